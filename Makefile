@@ -1,0 +1,60 @@
+# The workshop's front door. Every target builds the virtual environment first
+# (once: it is rebuilt only when requirements.lock or pyproject.toml change).
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The most advanced stage that exists: `make demo` runs its demo.
+DEMO_STAGE ?= stage02_db_queue
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format db db-stop db-url psql lock clean
+
+help:
+	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
+	@echo "make test      run every stage's tests and ruff"
+	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
+	@echo "make lock      re-pin requirements.lock from pyproject.toml"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@python=$$(bin/find-python) || exit 1; \
+	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV) || exit 1; fi
+	$(PY) -m pip install --quiet --quiet --upgrade pip
+	$(PY) -m pip install --quiet --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --quiet --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	cd $(DEMO_STAGE) && ../$(PY) manage.py demo
+
+test: $(STAMP)
+	$(PY) -m workshop.testrun
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+db: $(STAMP)
+	$(PY) -m workshop.embedded start
+
+db-stop: $(STAMP)
+	$(PY) -m workshop.embedded stop
+
+db-url: $(STAMP)
+	@$(PY) -m workshop.embedded url
+
+psql: $(STAMP)
+	$(PY) -m workshop.embedded psql $(DB)
+
+lock: $(STAMP)
+	$(PY) -m pip install --quiet --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .test-results

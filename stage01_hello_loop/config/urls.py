@@ -1,0 +1,3 @@
+"""Stage 1 serves no pages: the worker is a management command."""
+
+urlpatterns = []

@@ -1,0 +1,87 @@
+"""Stage 2's lesson, proven on real PostgreSQL: the naive claim lets two workers take the same
+task; SELECT ... FOR UPDATE does not, but makes the second worker wait."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from taskqueue import claim
+from taskqueue.models import Task
+from workshop.testing.plugin import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def in_thread(function, *args, name=None):
+    """Run `function` in a thread with its own database connection; return a result holder."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = function(*args)
+        except BaseException as error:  # surfaced by the test's assertions
+            result["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target, name=name)
+    thread.start()
+    result["thread"] = thread
+    return result
+
+
+def claimed_ids(result) -> list[int]:
+    result["thread"].join(30)
+    assert "error" not in result, result.get("error")
+    return [task.pk for task in result["value"]]
+
+
+def test_naive_claim_hands_the_same_task_to_two_workers(monkeypatch):
+    first, second = Task.objects.bulk_create([Task(name="noop"), Task(name="noop")])
+    # Both workers must have done their SELECT before either does its UPDATE: exactly the
+    # interleaving the lesson describes, made certain with a barrier instead of luck.
+    both_selected = threading.Barrier(2, timeout=30)
+    monkeypatch.setattr(claim, "pause", lambda seconds: both_selected.wait())
+
+    worker_a = in_thread(claim.claim_naive, 1, "worker-a")
+    worker_b = in_thread(claim.claim_naive, 1, "worker-b")
+
+    assert claimed_ids(worker_a) == [first.pk]
+    assert claimed_ids(worker_b) == [first.pk]  # the double claim
+    assert Task.objects.get(pk=second.pk).status == Task.Status.QUEUED
+
+
+def lock_waiters() -> int:
+    """How many other sessions on this database are blocked waiting for a row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_locked_claim_makes_the_second_worker_wait_then_take_the_next_task(monkeypatch):
+    first, second = Task.objects.bulk_create([Task(name="noop"), Task(name="noop")])
+    release_a = threading.Event()
+    a_holds_lock = threading.Event()
+
+    def pause(seconds):
+        # Worker A pauses inside its transaction, holding the lock on the first row.
+        if threading.current_thread().name == "worker-a":
+            a_holds_lock.set()
+            release_a.wait(30)
+
+    monkeypatch.setattr(claim, "pause", pause)
+    worker_a = in_thread(claim.claim_locked, 1, "worker-a", name="worker-a")
+    assert a_holds_lock.wait(30)
+
+    worker_b = in_thread(claim.claim_locked, 1, "worker-b")
+    wait_until(lambda: lock_waiters() == 1, what="worker B to block on worker A's row lock")
+    assert worker_b["thread"].is_alive()
+
+    release_a.set()
+
+    assert claimed_ids(worker_a) == [first.pk]
+    assert claimed_ids(worker_b) == [second.pk]  # no double claim, but it had to wait

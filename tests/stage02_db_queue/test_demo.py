@@ -1,0 +1,24 @@
+"""`manage.py demo`, the workshop's demo for this stage, shows what the README promises."""
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_shows_the_double_claim_and_the_locked_fix(capsys, test_db_env, monkeypatch):
+    # The demo starts its own workers: point them at this test's database.
+    for key, value in test_db_env.items():
+        monkeypatch.setenv(key, value)
+
+    call_command("demo", tasks=30, race_window=0.3)
+
+    rows = {
+        line.split()[1]: line.split("│")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("│")
+    }
+    naive_ran_twice = int(rows["naive"][-2])
+    locked_ran_twice = int(rows["locked"][-2])
+    assert naive_ran_twice >= 10
+    assert locked_ran_twice == 0

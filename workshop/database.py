@@ -1,0 +1,47 @@
+"""Which PostgreSQL a stage talks to.
+
+- `DATABASE_URL` set (docker compose, a managed database, the machine's own server): that server
+  and those credentials.
+- Otherwise the embedded PostgreSQL 18 from `workshop.embedded`, started on first connection.
+
+Either way each stage gets its own database, named after the stage folder (`stage02_db_queue`),
+created on first connection, so stages never see each other's rows. `WORKSHOP_DB_NAME` overrides
+the name: the tests use it to point real worker processes at pytest's test database.
+"""
+
+import os
+
+import dj_database_url
+
+ENGINE = "workshop.postgres"
+
+
+def database_settings(stage: str) -> dict:
+    """The `DATABASES["default"]` entry for a stage."""
+    name = os.environ.get("WORKSHOP_DB_NAME") or stage
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        config = dj_database_url.parse(url)
+        # The URL's own database is where we connect to create the stage's database.
+        config.update(ENGINE=ENGINE, SERVER_DB=config["NAME"] or "postgres", NAME=name)
+    else:
+        config = {"ENGINE": ENGINE, "NAME": name, "USER": "postgres", "EMBEDDED": True}
+        config["SERVER_DB"] = "postgres"
+    # Workers are long-running: keep their connection, but check it is alive before reuse.
+    config.update(CONN_MAX_AGE=None, CONN_HEALTH_CHECKS=True)
+    return config
+
+
+def server_url(database: str | None = None) -> str:
+    """A libpq URL for `psql` and scripts: DATABASE_URL's server, or the embedded one."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        from workshop import embedded
+
+        return embedded.ensure_running().url(database or "postgres")
+    if database is None:
+        return url
+    config = dj_database_url.parse(url)
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    port = f":{config['PORT']}" if config["PORT"] else ""
+    return f"postgresql://{auth}@{config['HOST']}{port}/{database}"

@@ -1,0 +1,88 @@
+"""Run a stage's `manage.py` commands as child processes and watch what they print.
+
+Used by the demos (start two workers, wait until they are ready) and by the tests (real worker
+processes, real signals). Waiting is always for a line the process prints, never a fixed sleep.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+class ManagedProcess:
+    """`python manage.py ARGS...` in a child process, its output collected line by line."""
+
+    def __init__(self, stage_dir: Path, *args: str, env: dict | None = None):
+        self.args = args
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.popen = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=stage_dir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
+        """Block until a printed line matches `pattern`; fail with the output so far if not."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if match := regex.search(line):
+                        return match
+                seen = len(self.lines)
+                remaining = deadline - time.monotonic()
+                finished = self.popen.poll() is not None and not self._reader.is_alive()
+                if remaining <= 0 or finished:
+                    raise TimeoutError(
+                        f"`manage.py {' '.join(self.args)}` printed no line matching {pattern!r}"
+                        f" (exit code {self.popen.poll()}); output:\n{self.output}"
+                    )
+                self._changed.wait(min(remaining, 0.5))
+
+    def send_signal(self, signum: int = signal.SIGTERM) -> None:
+        self.popen.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.popen.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 10) -> int:
+        """Ask the process to stop, and kill it if it has not within `timeout` seconds."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signum)
+            try:
+                return self.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        return self.wait(timeout)

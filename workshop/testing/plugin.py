@@ -1,0 +1,62 @@
+"""Pytest fixtures every stage's tests share (loaded with `-p workshop.testing.plugin`).
+
+The tests of a stage run real worker processes against pytest's test database, so they need the
+database name pytest-django chose and a way to start, watch and signal those processes.
+"""
+
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+
+from workshop.processes import ManagedProcess
+
+
+@pytest.fixture
+def stage_dir(settings):
+    """The folder of the stage under test (its manage.py lives there)."""
+    return settings.BASE_DIR
+
+
+@pytest.fixture
+def test_db_env():
+    """Environment that points a child process at the database this test uses."""
+    from django.db import connection
+
+    return {"WORKSHOP_DB_NAME": connection.settings_dict["NAME"]}
+
+
+@pytest.fixture
+def manage(stage_dir, test_db_env):
+    """Start `manage.py ...` as a real process: `manage("worker", "--burst")`.
+
+    Every process still running when the test ends is killed, so a failing test leaves nothing
+    behind to disturb the next one.
+    """
+    started: list[ManagedProcess] = []
+
+    def start(*args: str, env: dict | None = None) -> ManagedProcess:
+        process = ManagedProcess(stage_dir, *args, env={**test_db_env, **(env or {})})
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop(signal.SIGKILL, timeout=10)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
+
+    For waiting on another process's effect (rows in a table, a lock in pg_locks). A test never
+    sleeps a fixed time and hopes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
