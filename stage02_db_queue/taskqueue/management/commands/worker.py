@@ -39,8 +39,8 @@ class Command(BaseCommand):
             burst=burst,
             log=self.stdout.write if verbosity >= 1 else lambda line: None,
         )
-        self.stdout.write(f"worker {worker.id} ready (claim={claim}, batch={batch_size})")
         try:
+            self.stdout.write(f"worker {worker.id} ready (claim={claim}, batch={batch_size})")
             worker.run()
         except KeyboardInterrupt:
             # A task interrupted here stays IN_PROGRESS for good: stage 4 fixes that.
