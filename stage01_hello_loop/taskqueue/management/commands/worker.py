@@ -30,8 +30,9 @@ class Command(BaseCommand):
         runs = 0
         try:
             while iterations is None or runs < iterations:
-                self.stdout.write(f"{timezone.now():%H:%M:%S} {do_the_work()}")
+                result = do_the_work()
                 runs += 1
+                self.stdout.write(f"{timezone.now():%H:%M:%S} {result}")
                 if iterations is None or runs < iterations:
                     sleep(interval)
         except KeyboardInterrupt:
