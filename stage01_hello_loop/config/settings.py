@@ -1,4 +1,4 @@
-"""Stage 1 settings: the shared defaults, this stage's app and its own database."""
+"""Settings: the shared defaults, this stage's app and its own database."""
 
 from pathlib import Path
 

@@ -1,3 +1,3 @@
-"""Stage 1 serves no pages: the worker is a management command."""
+"""URLs: none yet; the worker is a management command."""
 
 urlpatterns = []

@@ -1,4 +1,4 @@
-"""Stage 2 serves the admin, where the queue table can be watched and edited."""
+"""URLs: the admin, where the queue table can be watched and edited."""
 
 from django.contrib import admin
 from django.urls import path
