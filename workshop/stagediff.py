@@ -1,0 +1,76 @@
+"""The diff between two stages' code: the lesson of the later stage, and nothing else.
+
+    python -m workshop.stagediff 2 3        print it (`make diff FROM=2 TO=3`)
+    python -m workshop.stagediff --write    refresh diffs/stageNN_to_stageMM.diff for each pair
+
+The READMEs are left out (prose, not code). The test suite fails when a committed diff is stale.
+"""
+
+import difflib
+import sys
+from pathlib import Path
+
+from workshop import REPO_ROOT
+
+DIFFS = REPO_ROOT / "diffs"
+SKIP_NAMES = {"README.md", "__pycache__"}
+
+
+def stages() -> list[Path]:
+    return sorted(path for path in REPO_ROOT.glob("stage[0-9][0-9]_*") if path.is_dir())
+
+
+def stage(number: int | str) -> Path:
+    prefix = f"stage{int(number):02d}_"
+    for path in stages():
+        if path.name.startswith(prefix):
+            return path
+    raise SystemExit(f"no stage {number}: there are {', '.join(p.name for p in stages())}")
+
+
+def files(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file()
+        and not SKIP_NAMES & set(path.relative_to(root).parts)
+        and path.suffix != ".pyc"
+    }
+
+
+def diff(old: Path, new: Path) -> str:
+    chunks = []
+    for name in sorted(files(old) | files(new)):
+        before = (old / name).read_text().splitlines(keepends=True) if (old / name).exists() else []
+        after = (new / name).read_text().splitlines(keepends=True) if (new / name).exists() else []
+        chunks.extend(
+            difflib.unified_diff(before, after, f"{old.name}/{name}", f"{new.name}/{name}")
+        )
+    return "".join(chunks)
+
+
+def pairs() -> list[tuple[Path, Path, Path]]:
+    """(older stage, newer stage, committed diff file) for each consecutive pair."""
+    ordered = stages()
+    return [
+        (old, new, DIFFS / f"{old.name.split('_')[0]}_to_{new.name.split('_')[0]}.diff")
+        for old, new in zip(ordered, ordered[1:], strict=False)
+    ]
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--write"]:
+        DIFFS.mkdir(exist_ok=True)
+        for old, new, path in pairs():
+            path.write_text(diff(old, new))
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
+        return 0
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    sys.stdout.write(diff(stage(argv[0]), stage(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
