@@ -5,15 +5,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The most advanced stage that exists: `make demo` runs its demo.
-DEMO_STAGE ?= stage02_db_queue
+DEMO_STAGE ?= stage03_skip_locked
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format db db-stop db-url psql lock clean
+.PHONY: help setup demo test lint format db db-stop db-url psql diff diffs measure-claims lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
 	@echo "make test      run every stage's tests and ruff"
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
+	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
+	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
 	@echo "make lock      re-pin requirements.lock from pyproject.toml"
 
 setup: $(STAMP)
@@ -51,6 +53,17 @@ db-url: $(STAMP)
 
 psql: $(STAMP)
 	$(PY) -m workshop.embedded psql $(DB)
+
+diff: $(STAMP)
+	@$(PY) -m workshop.stagediff $(FROM) $(TO)
+
+# Refresh the committed diffs and README excerpts after changing a stage.
+diffs: $(STAMP)
+	$(PY) -m workshop.stagediff --write
+	$(PY) -m workshop.excerpts --write
+
+measure-claims: $(STAMP)
+	$(PY) -m workshop.measure_claims
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet --quiet pip-tools

@@ -1,0 +1,39 @@
+"""`python manage.py enqueue NAME --kwargs '{"name": "Ada"}' --count 3`: add tasks to the queue."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from taskqueue import registry
+from taskqueue.models import Task
+
+
+class Command(BaseCommand):
+    help = "Add tasks to the queue."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="a registered task, e.g. greet")
+        parser.add_argument("--kwargs", default="{}", help="keyword arguments as a JSON object")
+        parser.add_argument("--count", type=int, default=1, help="how many copies to enqueue")
+
+    def handle(self, *, name, kwargs, count, **_):
+        # Check everything before writing anything: bad input adds no row at all.
+        try:
+            registry.lookup(name)
+        except registry.UnknownTask as error:
+            raise CommandError(str(error)) from None
+        try:
+            arguments = json.loads(kwargs)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--kwargs is not valid JSON ({error}): {kwargs!r}") from None
+        if not isinstance(arguments, dict):
+            raise CommandError(f'--kwargs must be a JSON object like {{"name": "Ada"}}: {kwargs!r}')
+        if count < 1:
+            raise CommandError("--count must be at least 1")
+
+        with transaction.atomic():
+            tasks = Task.objects.bulk_create(
+                Task(name=name, kwargs=arguments) for _ in range(count)
+            )
+        self.stdout.write(f"enqueued {count} {name} task(s), ids {tasks[0].pk}..{tasks[-1].pk}")

@@ -1,0 +1,104 @@
+"""`make measure-claims`: tasks/s of stage 2's locked claim and stage 3's SKIP LOCKED claim, with
+1, 2 and 4 workers and batches of 1, 10 and 100, on this machine, in one run.
+
+Each row: enqueue N no-op tasks, start the workers with `--burst` (they exit when the queue is
+empty), and divide N by the time between the first claim and the last finish, both read from the
+queue table. Writes measurements/claims.csv and measurements/claims.txt (quoted by stage 3's
+README).
+"""
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+
+import psycopg
+from rich.progress import track
+
+from workshop import REPO_ROOT
+from workshop.database import server_url
+from workshop.demo import console, print_table
+from workshop.processes import ManagedProcess
+
+OUT = REPO_ROOT / "measurements"
+# (stage, extra worker arguments, workers, batch size)
+ROWS = [
+    ("stage02_db_queue", ["--claim", "locked"], 2, 10),
+    ("stage03_skip_locked", [], 1, 10),
+    ("stage03_skip_locked", [], 2, 10),
+    ("stage03_skip_locked", [], 4, 10),
+    ("stage03_skip_locked", [], 2, 1),
+    ("stage03_skip_locked", [], 2, 100),
+]
+
+
+def manage(stage: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO_ROOT / stage, check=True, capture_output=True
+    )
+
+
+def measure(stage: str, worker_args: list[str], workers: int, batch: int, tasks: int) -> float:
+    with psycopg.connect(server_url(stage), autocommit=True) as conn:
+        conn.execute("TRUNCATE taskqueue_task, taskqueue_execution")
+    manage(stage, "enqueue", "noop", "--count", str(tasks))
+    processes = [
+        ManagedProcess(
+            REPO_ROOT / stage,
+            "worker",
+            "--burst",
+            "--batch-size",
+            str(batch),
+            "--verbosity",
+            "0",
+            *worker_args,
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        if process.wait(timeout=600) != 0:
+            raise RuntimeError(f"a worker failed:\n{process.output}")
+    with psycopg.connect(server_url(stage)) as conn:
+        done, seconds = conn.execute(
+            "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at))"
+            " FROM taskqueue_task WHERE status = 'DONE'"
+        ).fetchone()
+    if done != tasks:
+        raise RuntimeError(f"{stage}: {done} of {tasks} tasks done")
+    return tasks / float(seconds)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=5000)
+    args = parser.parse_args(argv)
+
+    for stage in sorted({row[0] for row in ROWS}):
+        manage(stage, "migrate", "--verbosity", "0")
+    results = []
+    for stage, worker_args, workers, batch in track(ROWS, description="measuring", console=console):
+        rate = measure(stage, worker_args, workers, batch, args.tasks)
+        claim = "FOR UPDATE" if worker_args else "SKIP LOCKED"
+        results.append([stage, claim, workers, batch, round(rate)])
+
+    columns = ["stage", "claim", "workers", "batch", "tasks/s"]
+    OUT.mkdir(exist_ok=True)
+    with open(OUT / "claims.csv", "w", newline="") as file:
+        csv.writer(file).writerows([columns, *results])
+    with psycopg.connect(server_url()) as conn:
+        server = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    machine = f"{os.cpu_count()} cores, {platform.system()}, PostgreSQL {server}"
+    lines = [f"{args.tasks} no-op tasks per row; {machine}; {date.today()}", ""]
+    lines.append(f"{'stage':<20} {'claim':<12} {'workers':>7} {'batch':>5} {'tasks/s':>8}")
+    lines += [f"{s:<20} {c:<12} {w:>7} {b:>5} {r:>8}" for s, c, w, b, r in results]
+    (OUT / "claims.txt").write_text("\n".join(lines) + "\n")
+    print_table(f"Claims, {args.tasks} no-op tasks per row", columns, results)
+    console.print(f"written: {OUT / 'claims.csv'}, {OUT / 'claims.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
