@@ -9,32 +9,9 @@ from django.db import connection
 from taskqueue import claim
 from taskqueue.models import Task
 from workshop.testing.plugin import wait_until
+from workshop.testing.threads import InThread, claimed_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_thread(function, *args, name=None):
-    """Run `function` in a thread with its own database connection; return a result holder."""
-    result = {}
-
-    def target():
-        try:
-            result["value"] = function(*args)
-        except BaseException as error:  # surfaced by the test's assertions
-            result["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target, name=name)
-    thread.start()
-    result["thread"] = thread
-    return result
-
-
-def claimed_ids(result) -> list[int]:
-    result["thread"].join(30)
-    assert "error" not in result, result.get("error")
-    return [task.pk for task in result["value"]]
 
 
 def test_naive_claim_hands_the_same_task_to_two_workers(monkeypatch):
@@ -44,8 +21,8 @@ def test_naive_claim_hands_the_same_task_to_two_workers(monkeypatch):
     both_selected = threading.Barrier(2, timeout=30)
     monkeypatch.setattr(claim, "pause", lambda seconds: both_selected.wait())
 
-    worker_a = in_thread(claim.claim_naive, 1, "worker-a")
-    worker_b = in_thread(claim.claim_naive, 1, "worker-b")
+    worker_a = InThread(claim.claim_naive, 1, "worker-a")
+    worker_b = InThread(claim.claim_naive, 1, "worker-b")
 
     assert claimed_ids(worker_a) == [first.pk]
     assert claimed_ids(worker_b) == [first.pk]  # the double claim
@@ -74,12 +51,12 @@ def test_locked_claim_makes_the_second_worker_wait_then_take_the_next_task(monke
             release_a.wait(30)
 
     monkeypatch.setattr(claim, "pause", pause)
-    worker_a = in_thread(claim.claim_locked, 1, "worker-a", name="worker-a")
+    worker_a = InThread(claim.claim_locked, 1, "worker-a", name="worker-a")
     assert a_holds_lock.wait(30)
 
-    worker_b = in_thread(claim.claim_locked, 1, "worker-b")
+    worker_b = InThread(claim.claim_locked, 1, "worker-b")
     wait_until(lambda: lock_waiters() == 1, what="worker B to block on worker A's row lock")
-    assert worker_b["thread"].is_alive()
+    assert worker_b.is_alive()
 
     release_a.set()
 

@@ -10,32 +10,9 @@ from django.db import connection, transaction
 
 from taskqueue import claim
 from taskqueue.models import Task
+from workshop.testing.threads import InThread, claimed_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_thread(function, *args, name=None):
-    """Run `function` in a thread with its own database connection; return a result holder."""
-    result = {}
-
-    def target():
-        try:
-            result["value"] = function(*args)
-        except BaseException as error:  # surfaced by the test's assertions
-            result["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target, name=name)
-    thread.start()
-    result["thread"] = thread
-    return result
-
-
-def claimed_ids(result) -> list[int]:
-    result["thread"].join(30)
-    assert "error" not in result, result.get("error")
-    return [task.pk for task in result["value"]]
 
 
 def test_second_worker_skips_the_locked_task_instead_of_claiming_or_waiting(monkeypatch):
@@ -51,13 +28,13 @@ def test_second_worker_skips_the_locked_task_instead_of_claiming_or_waiting(monk
             release_a.wait(30)
 
     monkeypatch.setattr(claim, "pause", pause)
-    worker_a = in_thread(claim.claim_batch, 1, "worker-a", name="worker-a")
+    worker_a = InThread(claim.claim_batch, 1, "worker-a", name="worker-a")
     assert a_holds_lock.wait(30)
 
-    worker_b = in_thread(claim.claim_batch, 1, "worker-b")
+    worker_b = InThread(claim.claim_batch, 1, "worker-b")
 
     assert claimed_ids(worker_b) == [second.pk]  # returned while A still holds its lock
-    assert worker_a["thread"].is_alive()
+    assert worker_a.is_alive()
     release_a.set()
     assert claimed_ids(worker_a) == [first.pk]
 
