@@ -49,7 +49,7 @@ db-stop: $(STAMP)
 	$(PY) -m workshop.embedded stop
 
 db-url: $(STAMP)
-	@$(PY) -m workshop.embedded url
+	@$(PY) -m workshop.embedded url $(DB)
 
 psql: $(STAMP)
 	$(PY) -m workshop.embedded psql $(DB)

