@@ -26,9 +26,13 @@ def run_burst(
     total: int,
     label: str,
     timeout: float = 300,
+    during: Callable[[list[ManagedProcess], int], None] | None = None,
 ) -> float:
     """Start `workers` worker processes, enqueue a burst, and wait until `finished()` reaches
-    `total`, drawing a progress bar. Returns the seconds from enqueue to the last task done."""
+    `total`, drawing a progress bar. Returns the seconds from enqueue to the last task done.
+
+    `during(processes, done)` is called at each refresh: a demo may kill a worker there (and
+    take it out of the list) or start a new one (and add it)."""
     processes = [ManagedProcess(stage_dir, "worker", *worker_args) for _ in range(workers)]
     try:
         for process in processes:
@@ -40,6 +44,8 @@ def run_burst(
             bar = progress.add_task(label, total=total)
             while (done := finished()) < total:
                 progress.update(bar, completed=done)
+                if during is not None:
+                    during(processes, done)
                 if time.perf_counter() - started > timeout:
                     raise TimeoutError(f"{label}: only {done} of {total} tasks after {timeout}s")
                 if any(process.popen.poll() is not None for process in processes):
