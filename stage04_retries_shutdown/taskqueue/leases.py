@@ -1,0 +1,54 @@
+"""Leases: a claimed task belongs to its worker only while the worker keeps saying it is alive.
+
+The claim gives each task a lease (`lease_expires_at`). While the worker runs, a heartbeat thread
+renews the leases of all the tasks it holds, every third of the lease. A worker killed with
+SIGKILL, or frozen, or cut off from the database, stops renewing; its leases run out, and the
+rescuer (rescuer.py) hands the tasks to someone else. A long task whose worker is alive keeps
+renewing and is never taken away.
+"""
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from taskqueue.models import Task
+
+logger = logging.getLogger(__name__)
+
+
+def lease_until(seconds: float):
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def renew(worker_id: str, lease: float) -> int:
+    return Task.objects.filter(status=Task.Status.IN_PROGRESS, worker=worker_id).update(
+        lease_expires_at=lease_until(lease)
+    )
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, worker_id: str, lease: float):
+        super().__init__(name="heartbeat", daemon=True)
+        self.worker_id = worker_id
+        self.lease = lease
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.lease / 3):
+                try:
+                    renew(self.worker_id, self.lease)
+                except Exception:
+                    # The database may be restarting: try again next beat. If it stays away
+                    # longer than the lease, our tasks will be rescued, which is correct.
+                    logger.exception("heartbeat failed")
+                    connection.close()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=self.lease)

@@ -1,0 +1,62 @@
+"""The rescuer: give tasks whose lease has expired back to the queue.
+
+Every worker runs it now and then, but one at a time: a transaction-level advisory lock lets
+the first worker in and makes the others skip the round. The lost attempt counts, so a task
+that kills its worker every time (a poison task) ends DEAD after its last attempt instead of
+crashing workers for ever.
+"""
+
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from taskqueue import events
+from taskqueue.models import Execution, Task
+from taskqueue.registry import TASKS
+from taskqueue.retries import backoff
+
+RESCUER_LOCK = 0x7A5C_0004  # any number no other code in this database uses for a lock
+
+
+def rescue_expired(worker_id: str) -> list[int]:
+    """Re-queue (or bury) the tasks whose lease has run out; return their ids."""
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RESCUER_LOCK])
+            if not cursor.fetchone()[0]:
+                return []  # another worker is rescuing right now
+        expired = list(
+            Task.objects.select_for_update(skip_locked=True).filter(
+                status=Task.Status.IN_PROGRESS, lease_expires_at__lt=now
+            )
+        )
+        for task in expired:
+            lost_by = task.worker
+            Execution.objects.filter(task=task, attempt=task.attempts, outcome="").update(
+                outcome=Execution.Outcome.LOST,
+                finished_at=now,
+                error_message=f"worker {lost_by} stopped renewing its lease",
+            )
+            task.error = f"lost: worker {lost_by} stopped renewing its lease"
+            task.lease_expires_at = None
+            if task.attempts >= task.max_attempts:
+                task.status = Task.Status.DEAD
+                task.finished_at = now
+            else:
+                spec = TASKS.get(task.name)
+                delay = backoff(task.attempts, spec.backoff_base, spec.backoff_cap) if spec else 0
+                task.status = Task.Status.QUEUED
+                task.run_after = now + timedelta(seconds=delay)
+            task.save()
+            events.emit(
+                "task.rescued",
+                task=task.pk,
+                name=task.name,
+                attempt=task.attempts,
+                lost_by=lost_by,
+                status=task.status,
+                worker=worker_id,
+            )
+    return [task.pk for task in expired]

@@ -1,0 +1,102 @@
+"""Stage 4: a worker killed with SIGKILL mid-task loses nothing. Its lease runs out, another
+worker's rescuer puts the task back, and it runs once more. A live worker's long task keeps its
+lease; a task that kills its worker every time ends DEAD."""
+
+import signal
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Execution, Task
+from taskqueue.rescuer import RESCUER_LOCK, rescue_expired
+from workshop.testing.logfmt import events
+from workshop.testing.plugin import wait_until
+from workshop.testing.threads import InThread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = ["--poll-interval", "0.05", "--lease", "1", "--rescue-interval", "0.1"]
+
+
+def outcomes(task):
+    return list(task.executions.order_by("attempt").values_list("outcome", flat=True))
+
+
+def test_a_task_whose_worker_is_killed_runs_exactly_once_more(manage):
+    task = enqueue("pretend_work", {"ms": 1500})
+    doomed = manage("worker", *FAST)
+    doomed.wait_for(f"event=task.start task={task.pk} ")
+
+    doomed.send_signal(signal.SIGKILL)
+    assert doomed.wait() == -signal.SIGKILL
+    rescuer = manage("worker", *FAST)
+
+    wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
+    task.refresh_from_db()
+    assert task.attempts == 2
+    assert outcomes(task) == ["LOST", "DONE"]
+    (rescued,) = events(rescuer.lines, "task.rescued")
+    assert rescued["task"] == str(task.pk) and rescued["status"] == "QUEUED"
+    rescuer.stop(signal.SIGTERM)
+
+
+def test_a_long_task_that_keeps_renewing_its_lease_is_never_rescued(manage):
+    task = enqueue("pretend_work", {"ms": 3500})  # three and a half leases
+    runner = manage("worker", *FAST)
+    runner.wait_for(f"event=task.start task={task.pk} ")
+    watcher = manage("worker", *FAST)  # rescues every 0.1 s all along
+    watcher.wait_for("event=worker.ready")
+
+    runner.wait_for(f"event=task.done task={task.pk} ", timeout=30)
+
+    assert outcomes(Task.objects.get(pk=task.pk)) == ["DONE"]
+    assert Execution.objects.filter(task=task).count() == 1
+    assert events(watcher.lines, "task.rescued") == []
+    for worker in (runner, watcher):
+        worker.stop(signal.SIGTERM)
+
+
+def test_a_task_that_kills_its_worker_every_time_ends_dead(manage):
+    task = enqueue("crash_worker")  # registered with max_attempts=3
+
+    def is_dead():
+        return Task.objects.get(pk=task.pk).status == Task.Status.DEAD
+
+    crashes = 0
+    for _ in range(6):  # bounded: the task must be DEAD long before this runs out
+        worker = manage("worker", *FAST)
+        # Either the task kills this worker too, or the worker rescues the last lost attempt
+        # and buries the task.
+        wait_until(lambda: worker.popen.poll() is not None or is_dead(), timeout=60)  # noqa: B023
+        if worker.popen.poll() is None:
+            break
+        assert worker.popen.returncode == -signal.SIGKILL
+        crashes += 1
+    assert is_dead()
+    worker.stop(signal.SIGTERM)
+
+    task.refresh_from_db()
+    assert crashes == 3
+    assert task.attempts == task.max_attempts == 3
+    assert outcomes(task) == ["LOST", "LOST", "LOST"]
+
+
+def test_one_rescuer_at_a_time():
+    task = enqueue("noop")
+    Task.objects.filter(pk=task.pk).update(
+        status=Task.Status.IN_PROGRESS,
+        worker="gone",
+        attempts=1,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Another session holds the rescuer's lock: this round is skipped, not queued behind.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RESCUER_LOCK])
+        assert InThread(rescue_expired, "worker-b").result() == []
+
+    assert rescue_expired("worker-b") == [task.pk]
+    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED

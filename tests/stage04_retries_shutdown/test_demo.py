@@ -1,0 +1,25 @@
+"""`manage.py demo`, the workshop's demo, shows what the README promises: a worker killed
+mid-run, failing tasks, and nothing lost."""
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_loses_nothing(capsys, test_db_env, monkeypatch):
+    # The demo starts its own workers: point them at this test's database.
+    for key, value in test_db_env.items():
+        monkeypatch.setenv(key, value)
+
+    call_command("demo", tasks=60)
+
+    rows = {
+        cells[0].strip(): int(cells[1])
+        for line in capsys.readouterr().out.splitlines()
+        if (cells := line.split("│")[1:-1]) and cells[1].strip().isdigit()
+    }
+    assert rows["DONE"] == 60
+    assert rows["FAILED (not retryable)"] == 5
+    assert rows["DEAD (3 attempts used)"] == 10
+    assert rows["still QUEUED or IN_PROGRESS"] == 0

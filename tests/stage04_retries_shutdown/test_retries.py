@@ -1,0 +1,130 @@
+"""Stage 4: a task that raises never kills the worker; retryable errors come back later with
+exponential backoff and jitter, up to max_attempts, then DEAD; other errors fail at once."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from taskqueue import registry
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Execution, Task
+from taskqueue.retries import backoff
+from taskqueue.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+calls = []
+
+
+@pytest.fixture
+def flaky():
+    """A task that fails with a retryable error twice, then succeeds."""
+    calls.clear()
+
+    def flaky_task():
+        calls.append(timezone.now())
+        if len(calls) <= 2:
+            raise ConnectionError(f"try {len(calls)} refused")
+
+    registry.register(flaky_task, retry_on=(ConnectionError,), backoff_base=0.2)
+    yield "flaky_task"
+    del registry.TASKS["flaky_task"]
+
+
+def drain(until, worker=None):
+    """Run a burst worker in this process again and again until `until()` holds: a retry
+    becomes due only after its backoff, so one burst is not enough."""
+    worker = worker or Worker(burst=True, rescue_interval=3600)
+    deadline = timezone.now() + timedelta(seconds=30)
+    while not until():
+        assert timezone.now() < deadline, "timed out"
+        worker.run()
+    return worker
+
+
+def test_backoff_doubles_its_ceiling_up_to_the_cap_and_jitters_below_it():
+    always_max = lambda: 1.0  # noqa: E731
+    ceilings = [backoff(n, base=1, cap=10, rng=always_max) for n in range(1, 7)]
+    assert ceilings == [1, 2, 4, 8, 10, 10]
+
+    rng = random.Random(42).random
+    delays = [backoff(4, base=1, cap=10, rng=rng) for _ in range(200)]
+    assert all(0 <= delay <= 8 for delay in delays)
+    assert len({round(delay, 3) for delay in delays}) > 150  # jitter: spread, not one value
+
+
+def test_a_retryable_error_is_retried_after_a_backoff_until_it_succeeds(flaky):
+    task = enqueue(flaky)
+
+    drain(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE)
+
+    task.refresh_from_db()
+    assert task.attempts == 3
+    attempts = list(Execution.objects.filter(task=task).order_by("attempt"))
+    assert [a.outcome for a in attempts] == ["RETRY", "RETRY", "DONE"]
+    assert attempts[0].error_type == "ConnectionError"
+    assert attempts[0].error_message == "try 1 refused"
+    assert "Traceback" in attempts[0].traceback and "flaky_task" in attempts[0].traceback
+    assert all(a.worker for a in attempts)
+    # each retry waited no longer than its ceiling: 0.2 s, then 0.4 s (plus a little for the run)
+    assert calls[1] - calls[0] < timedelta(seconds=0.2 + 1)
+    assert calls[2] - calls[1] < timedelta(seconds=0.4 + 1)
+
+
+def test_a_task_is_not_claimed_before_its_run_after():
+    task = enqueue("noop")
+    Task.objects.filter(pk=task.pk).update(run_after=timezone.now() + timedelta(hours=1))
+
+    Worker(burst=True).run()
+
+    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED
+
+
+def test_an_error_the_task_does_not_retry_fails_it_at_once():
+    task = enqueue("reject", {"message": "bad card number"})
+
+    Worker(burst=True).run()
+
+    task.refresh_from_db()
+    assert (task.status, task.attempts) == (Task.Status.FAILED, 1)
+    assert task.error == "ValueError: bad card number"
+
+
+def test_after_max_attempts_the_task_is_dead_and_the_worker_still_runs():
+    task = enqueue("fail", {"message": "still down"})  # registered with max_attempts=3
+    after = enqueue("noop")
+
+    drain(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DEAD)
+
+    task.refresh_from_db()
+    assert task.attempts == task.max_attempts == 3
+    assert list(task.executions.order_by("attempt").values_list("outcome", flat=True)) == [
+        "RETRY",
+        "RETRY",
+        "DEAD",
+    ]
+    assert Task.objects.get(pk=after.pk).status == Task.Status.DONE
+
+
+def test_an_unknown_task_name_fails_with_a_clear_message():
+    task = Task.objects.create(name="os.system", kwargs={"command": "rm -rf /"})
+
+    Worker(burst=True).run()
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.FAILED
+    assert task.error.startswith("UnknownTask: unknown task 'os.system': not in the registry")
+
+
+def test_requeue_gives_dead_tasks_a_fresh_set_of_attempts():
+    task = enqueue("fail")
+    drain(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DEAD)
+
+    call_command("requeue", "--all")
+
+    task.refresh_from_db()
+    assert (task.status, task.attempts) == (Task.Status.QUEUED, 0)
+    assert task.executions.count() == 3  # the history stays
