@@ -100,3 +100,22 @@ def test_one_rescuer_at_a_time():
 
     assert rescue_expired("worker-b") == [task.pk]
     assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED
+
+
+def test_docker_compose_stop_loses_nothing(manage):
+    """`docker compose stop`: SIGTERM, then SIGKILL when its timeout runs out before the task
+    does. The task is released or, here, rescued: it runs again."""
+    task = enqueue("pretend_work", {"ms": 60_000})
+    worker = manage("worker", *FAST, "--grace", "60")
+    worker.wait_for(f"event=task.start task={task.pk} ")
+
+    worker.send_signal(signal.SIGTERM)
+    worker.wait_for("event=worker.stopping")
+    worker.send_signal(signal.SIGKILL)  # docker's timeout, shorter than our grace period
+    assert worker.wait() == -signal.SIGKILL
+    Task.objects.filter(pk=task.pk).update(kwargs={"ms": 10})  # make the second run quick
+    replacement = manage("worker", *FAST)
+
+    wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
+    assert outcomes(Task.objects.get(pk=task.pk)) == ["LOST", "DONE"]
+    replacement.stop(signal.SIGTERM)

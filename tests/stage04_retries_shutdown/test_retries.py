@@ -128,3 +128,17 @@ def test_requeue_gives_dead_tasks_a_fresh_set_of_attempts():
     task.refresh_from_db()
     assert (task.status, task.attempts) == (Task.Status.QUEUED, 0)
     assert task.executions.count() == 3  # the history stays
+
+
+def test_the_admin_action_requeues_the_selected_dead_tasks(admin_client):
+    task = enqueue("fail")
+    drain(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DEAD)
+
+    response = admin_client.post(
+        "/admin/taskqueue/task/",
+        {"action": "requeue_selected", "_selected_action": [task.pk]},
+        follow=True,
+    )
+
+    assert "Re-queued 1 task(s)." in response.content.decode()
+    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED
