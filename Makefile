@@ -62,8 +62,10 @@ diffs: $(STAMP)
 	$(PY) -m workshop.stagediff --write
 	$(PY) -m workshop.excerpts --write
 
+# Writes measurements/claims.txt, then refreshes the stage 3 README that quotes it.
 measure-claims: $(STAMP)
 	$(PY) -m workshop.measure_claims
+	$(PY) -m workshop.excerpts --write
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet --quiet pip-tools

@@ -3,14 +3,15 @@
 
 Each row: enqueue N no-op tasks, start the workers with `--burst` (they exit when the queue is
 empty), and divide N by the time between the first claim and the last finish, both read from the
-queue table. Writes measurements/claims.csv and measurements/claims.txt (quoted by stage 3's
-README).
+queue table; the median of `--repeat` runs. Writes measurements/claims.csv and
+measurements/claims.txt (quoted by stage 3's README).
 """
 
 import argparse
 import csv
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from datetime import date
@@ -27,6 +28,7 @@ OUT = REPO_ROOT / "measurements"
 # (stage, extra worker arguments, workers, batch size)
 ROWS = [
     ("stage02_db_queue", ["--claim", "locked"], 2, 10),
+    ("stage02_db_queue", ["--claim", "locked"], 4, 10),
     ("stage03_skip_locked", [], 1, 10),
     ("stage03_skip_locked", [], 2, 10),
     ("stage03_skip_locked", [], 4, 10),
@@ -73,14 +75,18 @@ def measure(stage: str, worker_args: list[str], workers: int, batch: int, tasks:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median counts")
     args = parser.parse_args(argv)
 
     for stage in sorted({row[0] for row in ROWS}):
         manage(stage, "migrate", "--verbosity", "0")
     results = []
     for stage, worker_args, workers, batch in track(ROWS, description="measuring", console=console):
-        rate = measure(stage, worker_args, workers, batch, args.tasks)
+        # The median of a few runs: one run on a small machine is at the mercy of its neighbours.
+        rate = statistics.median(
+            measure(stage, worker_args, workers, batch, args.tasks) for _ in range(args.repeat)
+        )
         claim = "FOR UPDATE" if worker_args else "SKIP LOCKED"
         results.append([stage, claim, workers, batch, round(rate)])
 
@@ -91,7 +97,8 @@ def main(argv: list[str]) -> int:
     with psycopg.connect(server_url()) as conn:
         server = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     machine = f"{os.cpu_count()} cores, {platform.system()}, PostgreSQL {server}"
-    lines = [f"{args.tasks} no-op tasks per row; {machine}; {date.today()}", ""]
+    runs = f"{args.tasks} no-op tasks per run, median of {args.repeat} runs"
+    lines = [f"{runs}; {machine}; {date.today()}", ""]
     lines.append(f"{'stage':<20} {'claim':<12} {'workers':>7} {'batch':>5} {'tasks/s':>8}")
     lines += [f"{s:<20} {c:<12} {w:>7} {b:>5} {r:>8}" for s, c, w, b, r in results]
     (OUT / "claims.txt").write_text("\n".join(lines) + "\n")

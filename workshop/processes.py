@@ -77,7 +77,7 @@ class ManagedProcess:
         self._reader.join(timeout)
         return code
 
-    def stop(self, signum: int = signal.SIGINT, timeout: float = 10) -> int:
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 30) -> int:
         """Ask the process to stop, and kill it if it has not within `timeout` seconds."""
         if self.popen.poll() is None:
             self.popen.send_signal(signum)

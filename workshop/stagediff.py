@@ -43,9 +43,10 @@ def diff(old: Path, new: Path) -> str:
     for name in sorted(files(old) | files(new)):
         before = (old / name).read_text().splitlines(keepends=True) if (old / name).exists() else []
         after = (new / name).read_text().splitlines(keepends=True) if (new / name).exists() else []
-        chunks.extend(
-            difflib.unified_diff(before, after, f"{old.name}/{name}", f"{new.name}/{name}")
-        )
+        # /dev/null names the missing side of an added or removed file, as `diff -N` does.
+        old_label = f"{old.name}/{name}" if (old / name).exists() else "/dev/null"
+        new_label = f"{new.name}/{name}" if (new / name).exists() else "/dev/null"
+        chunks.extend(difflib.unified_diff(before, after, old_label, new_label))
     return "".join(chunks)
 
 

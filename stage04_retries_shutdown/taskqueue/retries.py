@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from taskqueue.models import Execution, Task
-from taskqueue.registry import TaskSpec
+from taskqueue.registry import TASKS, TaskSpec
 
 
 def backoff(attempt: int, base: float, cap: float, rng=random.random) -> float:
@@ -49,16 +49,29 @@ def record_failure(task: Task, execution: Execution, spec: TaskSpec | None, erro
     else:
         task.status = Task.Status(outcome)
         task.finished_at = now
-    task.save(update_fields=["status", "error", "run_after", "finished_at", "lease_expires_at"])
+    # Only while the task is still ours: if our lease ran out meanwhile, it was rescued and
+    # another attempt owns the row now.
+    Task.objects.filter(pk=task.pk, worker=task.worker, status=Task.Status.IN_PROGRESS).update(
+        status=task.status,
+        error=task.error,
+        run_after=task.run_after,
+        finished_at=task.finished_at,
+        lease_expires_at=None,
+    )
     return outcome
 
 
 def requeue(tasks) -> int:
-    """Give FAILED or DEAD tasks a fresh set of attempts (the admin action and `requeue`)."""
-    return tasks.filter(status__in=[Task.Status.FAILED, Task.Status.DEAD]).update(
-        status=Task.Status.QUEUED,
-        attempts=0,
-        run_after=timezone.now(),
-        finished_at=None,
-        error="",
-    )
+    """Give FAILED or DEAD tasks a fresh set of attempts (the admin action and `requeue`).
+
+    Attempts keep counting (each has its Execution row, numbered): the task gets as many more
+    as its registration allows."""
+    count = 0
+    for task in tasks.filter(status__in=[Task.Status.FAILED, Task.Status.DEAD]):
+        spec = TASKS.get(task.name)
+        task.max_attempts = task.attempts + (spec.max_attempts if spec else 1)
+        task.status, task.run_after = Task.Status.QUEUED, timezone.now()
+        task.finished_at, task.error = None, ""
+        task.save(update_fields=["max_attempts", "status", "run_after", "finished_at", "error"])
+        count += 1
+    return count

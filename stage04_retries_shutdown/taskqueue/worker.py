@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from taskqueue import events, registry
@@ -51,23 +51,33 @@ class Worker:
     def run(self) -> int:
         """Loop until stopped (or, with `burst`, until nothing is due); return the exit status."""
         self.shutdown.install()
-        heartbeat = Heartbeat(self.id, self.lease)
-        heartbeat.start()
+        self.heartbeat = Heartbeat(self.id, self.lease)
+        self.heartbeat.start()
         events.emit("worker.ready", worker=self.id, batch=self.batch_size, lease=self.lease)
+        retry_in = 1.0
         try:
             while not self.shutdown.requested.is_set():
-                self.rescue_now_and_then()
-                tasks = self.claim(self.batch_size, self.id, self.race_window, self.lease)
-                if not tasks:
-                    if self.burst:
+                try:
+                    if not self.step():
                         break
-                    self.shutdown.wait(self.poll_interval)
-                    continue
-                events.emit("claim", worker=self.id, tasks=len(tasks))
-                self.run_batch(tasks)
+                    retry_in = 1.0
+                except (OperationalError, InterfaceError) as error:
+                    # The database restarts or is unreachable: wait and try again, with
+                    # backoff. What this worker held goes unrenewed and is rescued if it
+                    # stays away longer than a lease.
+                    self.heartbeat.held = frozenset()
+                    events.emit(
+                        "worker.db_error",
+                        error=str(error).strip(),
+                        retry_in=retry_in,
+                        worker=self.id,
+                    )
+                    connection.close()
+                    self.shutdown.wait(retry_in)
+                    retry_in = min(retry_in * 2, 30.0)
         finally:
             self.shutdown.uninstall()
-            heartbeat.stop()
+            self.heartbeat.stop()
         if self.shutdown.requested.is_set():
             events.emit(
                 "worker.stopped",
@@ -77,6 +87,21 @@ class Worker:
                 processed=self.processed,
             )
         return self.shutdown.exit_code
+
+    def step(self) -> bool:
+        """Rescue, claim, run what was claimed. False when a burst worker finds nothing due."""
+        self.rescue_now_and_then()
+        tasks = self.claim(self.batch_size, self.id, self.race_window, self.lease)
+        if not tasks:
+            if self.burst:
+                return False
+            self.shutdown.wait(self.poll_interval)
+            return True
+        events.emit("claim", worker=self.id, tasks=len(tasks))
+        self.heartbeat.held = frozenset(task.pk for task in tasks)
+        self.run_batch(tasks)
+        self.heartbeat.held = frozenset()
+        return True
 
     def stopping(self, shutdown: Shutdown) -> None:
         events.emit(
@@ -101,8 +126,15 @@ class Worker:
                 )
                 return
             self.execute(task)
-            if self.shutdown.exit_code != EXIT_CLEAN:
+            self.heartbeat.held -= {task.pk}
+            if self.shutdown.exit_code != EXIT_CLEAN and tasks[index + 1 :]:
                 release(tasks[index + 1 :], self.id, uncount=True)
+                events.emit(
+                    "task.released",
+                    tasks=len(tasks) - index - 1,
+                    reason="shutdown, not started",
+                    worker=self.id,
+                )
                 return
 
     def execute(self, task: Task) -> None:
@@ -150,9 +182,13 @@ class Worker:
             Execution.objects.filter(pk=execution.pk).update(
                 outcome=Execution.Outcome.DONE, finished_at=now
             )
-            Task.objects.filter(pk=task.pk).update(
+            mine = Task.objects.filter(pk=task.pk, worker=self.id, status=Task.Status.IN_PROGRESS)
+            if not mine.update(
                 status=Task.Status.DONE, finished_at=now, error="", lease_expires_at=None
-            )
+            ):
+                # Our lease ran out while the task ran (a long pause, a lost database): it was
+                # rescued and belongs to another attempt now. Leave the row to that attempt.
+                events.emit("task.lease_lost", task=task.pk, name=task.name, worker=self.id)
             events.emit(
                 "task.done",
                 task=task.pk,

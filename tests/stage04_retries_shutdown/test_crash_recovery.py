@@ -119,3 +119,22 @@ def test_docker_compose_stop_loses_nothing(manage):
     wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
     assert outcomes(Task.objects.get(pk=task.pk)) == ["LOST", "DONE"]
     replacement.stop(signal.SIGTERM)
+
+
+def test_a_worker_survives_losing_its_database_connection(manage):
+    """What a database restart looks like from a worker: every connection is cut."""
+    worker = manage("worker", *FAST)
+    first = enqueue("noop")
+    worker.wait_for(f"event=task.done task={first.pk} ")  # connected, and working
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    worker.wait_for("event=worker.db_error")
+    task = enqueue("noop")
+
+    worker.wait_for(f"event=task.done task={task.pk} ", timeout=60)
+    assert worker.popen.poll() is None  # still running
+    worker.stop(signal.SIGTERM)

@@ -126,8 +126,18 @@ def test_requeue_gives_dead_tasks_a_fresh_set_of_attempts():
     call_command("requeue", "--all")
 
     task.refresh_from_db()
-    assert (task.status, task.attempts) == (Task.Status.QUEUED, 0)
+    assert (task.status, task.attempts, task.max_attempts) == (Task.Status.QUEUED, 3, 6)
     assert task.executions.count() == 3  # the history stays
+    # ...and a worker runs it again, attempts 4 to 6, until it is DEAD once more.
+    drain(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DEAD)
+    assert list(task.executions.order_by("attempt").values_list("attempt", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
 
 
 def test_the_admin_action_requeues_the_selected_dead_tasks(admin_client):

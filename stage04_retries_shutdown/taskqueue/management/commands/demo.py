@@ -29,9 +29,10 @@ class Command(BaseCommand):
         failing, rejected = 10, 5
         total = tasks + failing + rejected
         self.stdout.write(
-            f"{tasks} tasks of 10 ms, {failing} that always fail (3 attempts each) and"
-            f" {rejected} that fail for good; {workers} workers with a 2 s lease."
-            " A third of the way in, one worker is killed with SIGKILL."
+            f"The demo empties this stage's queue, then enqueues {total} tasks: {tasks} of 10 ms,"
+            f" {failing} that always fail (3 attempts each) and {rejected} that fail for good."
+            f"\n{workers} workers with a 2 s lease; a third of the way in, one is killed with"
+            " SIGKILL and a new one starts."
         )
         killed = []
 
@@ -90,5 +91,5 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             "Nothing lost: every task ended DONE, FAILED or DEAD. The tasks the killed worker\n"
-            "held were rescued when its lease ran out; one it had started ran again."
+            "held were rescued when their lease ran out; any it had started ran again."
         )

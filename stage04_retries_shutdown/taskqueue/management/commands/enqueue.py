@@ -7,6 +7,7 @@ from django.db import transaction
 
 from taskqueue import registry
 from taskqueue.enqueue import enqueue
+from taskqueue.models import Task
 
 
 class Command(BaseCommand):
@@ -35,6 +36,9 @@ class Command(BaseCommand):
         if key is not None and count != 1:
             raise CommandError("--key enqueues one task: leave out --count")
 
+        if key is not None and (existing := Task.objects.filter(idempotency_key=key).first()):
+            self.stdout.write(f"already enqueued with key {key!r}: task {existing.pk}")
+            return
         with transaction.atomic():
             tasks = [enqueue(name, arguments, key=key) for _ in range(count)]
         self.stdout.write(f"enqueued {count} {name} task(s), ids {tasks[0].pk}..{tasks[-1].pk}")
