@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage04_retries_shutdown
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format db db-stop db-url psql diff diffs measure-claims lock clean
+.PHONY: help setup demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
@@ -16,6 +16,7 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
+	@echo "make notebooks          open the notebooks in JupyterLab"
 	@echo "make lock      re-pin requirements.lock from pyproject.toml"
 
 setup: $(STAMP)
@@ -66,6 +67,14 @@ diffs: $(STAMP)
 measure-claims: $(STAMP)
 	$(PY) -m workshop.measure_claims
 	$(PY) -m workshop.excerpts --write
+
+# JupyterLab on the notebooks, with the workshop's virtual environment as the kernel.
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+# The notebooks are committed without outputs (a test checks): clear them before committing.
+notebooks-clean: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet --quiet pip-tools

@@ -1,0 +1,102 @@
+"""Helpers for the notebooks in notebooks/: the same database the stages use, and the stages'
+own commands, without the plumbing in the way of the lesson."""
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from workshop import REPO_ROOT
+from workshop.database import server_url
+
+
+def manage(stage: str, *args: str) -> str:
+    """Run `python manage.py ARGS` in a stage folder; return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT / stage,
+        capture_output=True,
+        text=True,
+        # Plain, wide text: Jupyter's kernel asks child processes for colour (FORCE_COLOR),
+        # which would put escape codes into the tables that run_demo reads.
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")},
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        },
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def migrate(stage: str) -> None:
+    manage(stage, "migrate", "--verbosity", "0")
+
+
+def connect(stage: str) -> psycopg.Connection:
+    """A connection to a stage's database, in autocommit mode: BEGIN and COMMIT are yours."""
+    return psycopg.connect(server_url(stage), autocommit=True)
+
+
+def backend_pid(connection: psycopg.Connection) -> int:
+    return connection.info.backend_pid
+
+
+def show_locks(observer: psycopg.Connection, *connections: psycopg.Connection) -> None:
+    """Print the locks and wait state of each connection's session, as pg_locks shows them."""
+    names = {backend_pid(c): f"worker {chr(ord('A') + i)}" for i, c in enumerate(connections)}
+    rows = observer.execute(
+        "SELECT l.pid, l.locktype, coalesce(c.relname, l.transactionid::text, ''), l.mode,"
+        " l.granted, coalesce(a.wait_event_type, '')"
+        " FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " LEFT JOIN pg_class c ON c.oid = l.relation"
+        " WHERE l.pid = ANY(%s) AND l.locktype IN ('relation', 'transactionid', 'tuple')"
+        " AND (c.relname IS NULL OR c.relname = 'taskqueue_task')"
+        " ORDER BY l.pid, l.locktype",
+        [list(names)],
+    ).fetchall()
+    print(f"{'session':<10} {'lock':<14} {'on':<16} {'mode':<20} {'granted':<8} waits for")
+    for pid, locktype, target, mode, granted, waiting in rows:
+        print(f"{names[pid]:<10} {locktype:<14} {target:<16} {mode:<20} {granted!s:<8} {waiting}")
+
+
+def wait_until_waiting(observer: psycopg.Connection, connection: psycopg.Connection) -> None:
+    """Return once `connection`'s session is blocked on a lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = observer.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+            [backend_pid(connection)],
+        ).fetchone()
+        if state and state[0] == "Lock":
+            return
+        time.sleep(0.02)
+    raise TimeoutError("the session never blocked on a lock")
+
+
+def run_demo(stage: str, *args: str) -> dict[str, dict]:
+    """Run a stage's `demo` and return its table: {first column: {column: value}}."""
+    output = manage(stage, "demo", *args)
+    header = next(line for line in output.splitlines() if "┃" in line)
+    columns = [cell.strip() for cell in header.split("┃")[1:-1]]
+    table = {}
+    for line in output.splitlines():
+        if "│" in line:
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            values = [int(cell) if cell.isdigit() else cell for cell in cells]
+            table[cells[0]] = dict(zip(columns, values, strict=True))
+    return table
+
+
+def stage_module(stage: str, module: str):
+    """Import a module of one stage's Django project into this kernel (one stage per kernel)."""
+    import django
+
+    sys.path.insert(0, str(REPO_ROOT / stage))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    django.setup()
+    return importlib.import_module(module)
