@@ -8,9 +8,10 @@ import time
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from taskqueue.leases import lease_until
+from taskqueue.dbtime import in_seconds
 from taskqueue.models import Task
 
 
@@ -25,7 +26,7 @@ def claimable(batch_size: int):
     partial index `task_claimable` (see models.py)."""
     return (
         Task.objects.select_for_update(skip_locked=True)
-        .filter(status=Task.Status.QUEUED, run_after__lte=timezone.now())
+        .filter(status=Task.Status.QUEUED, run_after__lte=Now())
         .order_by("run_after", "id")[:batch_size]
     )
 
@@ -45,7 +46,7 @@ def claim_batch(
                 started_at=now,
                 worker=worker_id,
                 attempts=F("attempts") + 1,
-                lease_expires_at=lease_until(lease),
+                lease_expires_at=in_seconds(lease),
             )
             for task in tasks:
                 task.status, task.started_at, task.worker = Task.Status.IN_PROGRESS, now, worker_id

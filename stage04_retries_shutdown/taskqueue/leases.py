@@ -8,23 +8,18 @@ renewing and is never taken away.
 """
 
 import threading
-from datetime import timedelta
 
 from django.db import connection
-from django.utils import timezone
 
 from taskqueue import events
+from taskqueue.dbtime import in_seconds
 from taskqueue.models import Task
-
-
-def lease_until(seconds: float):
-    return timezone.now() + timedelta(seconds=seconds)
 
 
 def renew(task_ids, worker_id: str, lease: float) -> int:
     return Task.objects.filter(
         pk__in=task_ids, status=Task.Status.IN_PROGRESS, worker=worker_id
-    ).update(lease_expires_at=lease_until(lease))
+    ).update(lease_expires_at=in_seconds(lease))
 
 
 class Heartbeat(threading.Thread):

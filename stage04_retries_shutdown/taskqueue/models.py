@@ -1,7 +1,7 @@
 """The queue is a table. One row per task; its status says where the task is in its life."""
 
 from django.db import models
-from django.utils import timezone
+from django.db.models.functions import Now
 
 
 class Task(models.Model):
@@ -21,7 +21,7 @@ class Task(models.Model):
     worker = models.CharField(max_length=100, blank=True, help_text="who claimed it last")
     error = models.TextField(blank=True)
     # Retries: the claim skips a task until run_after; each claim counts an attempt.
-    run_after = models.DateTimeField(default=timezone.now)
+    run_after = models.DateTimeField(db_default=Now())
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=5)
     # Crash recovery: the worker renews this while it holds the task; once it has passed, the

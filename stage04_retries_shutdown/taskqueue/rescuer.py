@@ -6,12 +6,12 @@ that kills its worker every time (a poison task) ends DEAD after its last attemp
 crashing workers for ever.
 """
 
-from datetime import timedelta
-
 from django.db import connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from taskqueue import events
+from taskqueue.dbtime import in_seconds
 from taskqueue.models import Execution, Task
 from taskqueue.registry import TASKS
 from taskqueue.retries import backoff
@@ -29,7 +29,7 @@ def rescue_expired(worker_id: str) -> list[int]:
                 return []  # another worker is rescuing right now
         expired = list(
             Task.objects.select_for_update(skip_locked=True).filter(
-                status=Task.Status.IN_PROGRESS, lease_expires_at__lt=now
+                status=Task.Status.IN_PROGRESS, lease_expires_at__lt=Now()
             )
         )
         for task in expired:
@@ -39,17 +39,18 @@ def rescue_expired(worker_id: str) -> list[int]:
                 finished_at=now,
                 error_message=f"worker {lost_by} stopped renewing its lease",
             )
-            task.error = f"lost: worker {lost_by} stopped renewing its lease"
-            task.lease_expires_at = None
+            changes = {
+                "error": f"lost: worker {lost_by} stopped renewing its lease",
+                "lease_expires_at": None,
+            }
             if task.attempts >= task.max_attempts:
-                task.status = Task.Status.DEAD
-                task.finished_at = now
+                changes.update(status=Task.Status.DEAD, finished_at=now)
             else:
                 spec = TASKS.get(task.name)
                 delay = backoff(task.attempts, spec.backoff_base, spec.backoff_cap) if spec else 0
-                task.status = Task.Status.QUEUED
-                task.run_after = now + timedelta(seconds=delay)
-            task.save()
+                changes.update(status=Task.Status.QUEUED, run_after=in_seconds(delay))
+            Task.objects.filter(pk=task.pk).update(**changes)
+            task.status = changes["status"]
             events.emit(
                 "task.rescued",
                 task=task.pk,

@@ -8,10 +8,11 @@ second and knocking it down again.
 
 import random
 import traceback
-from datetime import timedelta
 
+from django.db.models.functions import Now
 from django.utils import timezone
 
+from taskqueue.dbtime import in_seconds
 from taskqueue.models import Execution, Task
 from taskqueue.registry import TASKS, TaskSpec
 
@@ -42,10 +43,11 @@ def record_failure(task: Task, execution: Execution, spec: TaskSpec | None, erro
 
     task.error = f"{execution.error_type}: {execution.error_message}"
     task.lease_expires_at = None
+    changes = {}
     if outcome == Execution.Outcome.RETRY:
-        delay = backoff(task.attempts, spec.backoff_base, spec.backoff_cap)
+        task.retry_in = backoff(task.attempts, spec.backoff_base, spec.backoff_cap)
         task.status = Task.Status.QUEUED
-        task.run_after = now + timedelta(seconds=delay)
+        changes["run_after"] = in_seconds(task.retry_in)
     else:
         task.status = Task.Status(outcome)
         task.finished_at = now
@@ -54,9 +56,9 @@ def record_failure(task: Task, execution: Execution, spec: TaskSpec | None, erro
     Task.objects.filter(pk=task.pk, worker=task.worker, status=Task.Status.IN_PROGRESS).update(
         status=task.status,
         error=task.error,
-        run_after=task.run_after,
         finished_at=task.finished_at,
         lease_expires_at=None,
+        **changes,
     )
     return outcome
 
@@ -70,7 +72,7 @@ def requeue(tasks) -> int:
     for task in tasks.filter(status__in=[Task.Status.FAILED, Task.Status.DEAD]):
         spec = TASKS.get(task.name)
         task.max_attempts = task.attempts + (spec.max_attempts if spec else 1)
-        task.status, task.run_after = Task.Status.QUEUED, timezone.now()
+        task.status, task.run_after = Task.Status.QUEUED, Now()
         task.finished_at, task.error = None, ""
         task.save(update_fields=["max_attempts", "status", "run_after", "finished_at", "error"])
         count += 1

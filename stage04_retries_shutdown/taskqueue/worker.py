@@ -174,7 +174,7 @@ class Worker:
                 attempt=task.attempts,
                 error=execution.error_type,
                 message=execution.error_message,
-                **({"run_after": task.run_after.isoformat()} if outcome == "RETRY" else {}),
+                **({"retry_in": round(task.retry_in, 3)} if outcome == "RETRY" else {}),
                 worker=self.id,
             )
         else:
