@@ -12,7 +12,6 @@ import csv
 import os
 import platform
 import statistics
-import subprocess
 import sys
 from datetime import date
 
@@ -22,7 +21,7 @@ from rich.progress import track
 from workshop import REPO_ROOT
 from workshop.database import server_url
 from workshop.demo import console, print_table
-from workshop.processes import ManagedProcess
+from workshop.processes import ManagedProcess, run_manage
 
 OUT = REPO_ROOT / "measurements"
 # (stage, extra worker arguments, workers, batch size)
@@ -37,16 +36,10 @@ ROWS = [
 ]
 
 
-def manage(stage: str, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO_ROOT / stage, check=True, capture_output=True
-    )
-
-
 def measure(stage: str, worker_args: list[str], workers: int, batch: int, tasks: int) -> float:
     with psycopg.connect(server_url(stage), autocommit=True) as conn:
         conn.execute("TRUNCATE taskqueue_task, taskqueue_execution")
-    manage(stage, "enqueue", "noop", "--count", str(tasks))
+    run_manage(stage, "enqueue", "noop", "--count", str(tasks))
     processes = [
         ManagedProcess(
             REPO_ROOT / stage,
@@ -80,7 +73,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     for stage in sorted({row[0] for row in ROWS}):
-        manage(stage, "migrate", "--verbosity", "0")
+        run_manage(stage, "migrate", "--verbosity", "0")
     results = []
     for stage, worker_args, workers, batch in track(ROWS, description="measuring", console=console):
         # The median of a few runs: one run on a small machine is at the mercy of its neighbours.

@@ -3,7 +3,6 @@ own commands, without the plumbing in the way of the lesson."""
 
 import importlib
 import os
-import subprocess
 import sys
 import time
 
@@ -11,30 +10,11 @@ import psycopg
 
 from workshop import REPO_ROOT
 from workshop.database import server_url
-
-
-def manage(stage: str, *args: str) -> str:
-    """Run `python manage.py ARGS` in a stage folder; return what it printed."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT / stage,
-        capture_output=True,
-        text=True,
-        # Plain, wide text: Jupyter's kernel asks child processes for colour (FORCE_COLOR),
-        # which would put escape codes into the tables that run_demo reads.
-        env={
-            **{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")},
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-        },
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
+from workshop.processes import run_manage
 
 
 def migrate(stage: str) -> None:
-    manage(stage, "migrate", "--verbosity", "0")
+    run_manage(stage, "migrate", "--verbosity", "0")
 
 
 def connect(stage: str) -> psycopg.Connection:
@@ -80,7 +60,7 @@ def wait_until_waiting(observer: psycopg.Connection, connection: psycopg.Connect
 
 def run_demo(stage: str, *args: str) -> dict[str, dict]:
     """Run a stage's `demo` and return its table: {first column: {column: value}}."""
-    output = manage(stage, "demo", *args)
+    output = run_manage(stage, "demo", *args)
     header = next(line for line in output.splitlines() if "┃" in line)
     columns = [cell.strip() for cell in header.split("┃")[1:-1]]
     table = {}

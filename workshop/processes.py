@@ -14,6 +14,26 @@ import time
 from pathlib import Path
 
 
+def run_manage(stage: str, *args: str) -> str:
+    """Run `python manage.py ARGS` in a stage folder to the end; return what it printed.
+
+    The output is plain and wide: a Jupyter kernel asks child processes for colour
+    (FORCE_COLOR), which would put escape codes into the tables a caller may read."""
+    from workshop import REPO_ROOT
+
+    plain = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT / stage,
+        capture_output=True,
+        text=True,
+        env={**plain, "NO_COLOR": "1", "COLUMNS": "200"},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
 class ManagedProcess:
     """`python manage.py ARGS...` in a child process, its output collected line by line."""
 
