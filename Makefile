@@ -16,7 +16,10 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
-	@echo "make notebooks          open the notebooks in JupyterLab"
+	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
+	@echo "make diffs     refresh diffs/ and the README excerpts after changing a stage"
+	@echo "make lint      ruff check and format check (format: fix them)"
+	@echo "make clean     remove .venv and test results"
 	@echo "make lock      re-pin requirements.lock from pyproject.toml"
 
 setup: $(STAMP)
@@ -70,7 +73,7 @@ measure-claims: $(STAMP)
 
 # JupyterLab on the notebooks, with the workshop's virtual environment as the kernel.
 notebooks: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # The notebooks are committed without outputs (a test checks): clear them before committing.
 notebooks-clean: $(STAMP)

@@ -52,7 +52,7 @@ def rescue_expired(worker_id: str) -> list[int]:
             Task.objects.filter(pk=task.pk).update(**changes)
             task.status = changes["status"]
             events.emit(
-                "task.rescued",
+                "task.dead" if task.status == Task.Status.DEAD else "task.rescued",
                 task=task.pk,
                 name=task.name,
                 attempt=task.attempts,

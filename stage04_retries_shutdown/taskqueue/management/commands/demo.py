@@ -77,7 +77,7 @@ class Command(BaseCommand):
         )
         unfinished = counts.get("QUEUED", 0) + counts.get("IN_PROGRESS", 0)
         print_table(
-            f"Stage 4: {total} tasks in {seconds:.1f} s, worker {killed[0]} killed mid-run",
+            f"Stage 4: {total} tasks, {seconds:.1f} s, one worker killed",
             ["", "tasks"],
             [
                 ["DONE", counts.get("DONE", 0)],

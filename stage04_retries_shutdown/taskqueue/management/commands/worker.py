@@ -13,7 +13,9 @@ class Command(BaseCommand):
     help = "Run queued tasks: claim a batch, run it, repeat. SIGTERM or Ctrl-C stops it cleanly."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=10, help="tasks per claim (>= 1)")
+        parser.add_argument(
+            "--batch-size", type=int, default=10, help="tasks per claim, at least 1 (default: 10)"
+        )
         parser.add_argument(
             "--race-window",
             type=float,
@@ -21,20 +23,29 @@ class Command(BaseCommand):
             help="seconds to pause between SELECT and UPDATE, to make the race visible",
         )
         parser.add_argument(
-            "--poll-interval", type=float, default=1.0, help="seconds to sleep when idle"
+            "--poll-interval",
+            type=float,
+            default=1.0,
+            help="seconds to sleep when idle (default: 1)",
         )
         parser.add_argument("--burst", action="store_true", help="exit when nothing is due")
         parser.add_argument(
-            "--lease", type=float, default=30.0, help="seconds a claim lasts without a heartbeat"
+            "--lease",
+            type=float,
+            default=30.0,
+            help="seconds a claim lasts without a heartbeat (default: 30)",
         )
         parser.add_argument(
-            "--grace", type=float, default=25.0, help="seconds a running task may finish in"
+            "--grace",
+            type=float,
+            default=25.0,
+            help="seconds a running task may finish in (default: 25)",
         )
         parser.add_argument(
             "--rescue-interval",
             type=float,
             default=10.0,
-            help="seconds between looks for tasks whose lease expired",
+            help="seconds between looks for expired leases (default: 10)",
         )
 
     def handle(self, *, batch_size, race_window, poll_interval, burst, verbosity, **options):
