@@ -2,6 +2,7 @@
 worker's rescuer puts the task back, and it runs once more. A live worker's long task keeps its
 lease; a task that kills its worker every time ends DEAD."""
 
+import os
 import signal
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 from taskqueue.enqueue import enqueue
 from taskqueue.models import Execution, Task
 from taskqueue.rescuer import RESCUER_LOCK, rescue_expired
+from workshop import embedded
 from workshop.testing.logfmt import events
 from workshop.testing.plugin import wait_until
 from workshop.testing.threads import InThread
@@ -137,4 +139,25 @@ def test_a_worker_survives_losing_its_database_connection(manage):
 
     worker.wait_for(f"event=task.done task={task.pk} ", timeout=60)
     assert worker.popen.poll() is None  # still running
+    worker.stop(signal.SIGTERM)
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="restarts the embedded server, not someone else's"
+)
+def test_a_database_restart_mid_run_loses_nothing(manage):
+    tasks = [enqueue("pretend_work", {"ms": 20}) for _ in range(150)]
+    worker = manage("worker", *FAST)
+    worker.wait_for(f"event=task.done task={tasks[10].pk} ")
+
+    connection.close()  # this test's own connection goes down with the server too
+    embedded.pg_ctl("-w", "-m", "fast", "restart", "-l", str(embedded.PGDATA / "log"))
+
+    wait_until(
+        lambda: Task.objects.filter(status=Task.Status.DONE).count() == len(tasks),
+        timeout=120,
+        what="every task done after the restart",
+    )
+    assert events(worker.lines, "worker.db_error")  # it noticed, waited, and reconnected
+    assert worker.popen.poll() is None
     worker.stop(signal.SIGTERM)
