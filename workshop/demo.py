@@ -59,6 +59,21 @@ def run_burst(
             process.stop()
 
 
+def read_table(output: str) -> dict[str, dict]:
+    """The inverse of print_table, for code that reads a demo's output (tests, notebooks):
+    {first cell of a row: {column: value}}, with whole numbers as ints."""
+    lines = output.splitlines()
+    header = next(line for line in lines if "┃" in line)
+    columns = [cell.strip() for cell in header.split("┃")[1:-1]]
+    table = {}
+    for line in lines:
+        if "│" in line:
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            values = [int(cell) if cell.isdigit() else cell for cell in cells]
+            table[cells[0]] = dict(zip(columns, values, strict=True))
+    return table
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     table = Table(title=title)
     for column in columns:

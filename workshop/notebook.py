@@ -4,13 +4,13 @@ own commands, without the plumbing in the way of the lesson."""
 import importlib
 import os
 import sys
-import time
 
 import psycopg
 
 from workshop import REPO_ROOT
 from workshop.database import server_url
-from workshop.processes import run_manage
+from workshop.demo import read_table
+from workshop.processes import run_manage, wait_until
 
 
 def migrate(stage: str) -> None:
@@ -46,30 +46,20 @@ def show_locks(observer: psycopg.Connection, *connections: psycopg.Connection) -
 
 def wait_until_waiting(observer: psycopg.Connection, connection: psycopg.Connection) -> None:
     """Return once `connection`'s session is blocked on a lock (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def waiting() -> bool:
         state = observer.execute(
             "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
             [backend_pid(connection)],
         ).fetchone()
-        if state and state[0] == "Lock":
-            return
-        time.sleep(0.02)
-    raise TimeoutError("the session never blocked on a lock")
+        return bool(state) and state[0] == "Lock"
+
+    wait_until(waiting, timeout=10, what="the session to block on a lock")
 
 
 def run_demo(stage: str, *args: str) -> dict[str, dict]:
     """Run a stage's `demo` and return its table: {first column: {column: value}}."""
-    output = run_manage(stage, "demo", *args)
-    header = next(line for line in output.splitlines() if "┃" in line)
-    columns = [cell.strip() for cell in header.split("┃")[1:-1]]
-    table = {}
-    for line in output.splitlines():
-        if "│" in line:
-            cells = [cell.strip() for cell in line.split("│")[1:-1]]
-            values = [int(cell) if cell.isdigit() else cell for cell in cells]
-            table[cells[0]] = dict(zip(columns, values, strict=True))
-    return table
+    return read_table(run_manage(stage, "demo", *args))
 
 
 def stage_module(stage: str, module: str):

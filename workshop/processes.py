@@ -11,7 +11,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from workshop import REPO_ROOT
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
+
+    For waiting on another process's effect (rows in a table, a lock in pg_locks), instead of
+    sleeping a fixed time and hoping."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
 
 
 def run_manage(stage: str, *args: str) -> str:
@@ -19,8 +37,6 @@ def run_manage(stage: str, *args: str) -> str:
 
     The output is plain and wide: a Jupyter kernel asks child processes for colour
     (FORCE_COLOR), which would put escape codes into the tables a caller may read."""
-    from workshop import REPO_ROOT
-
     plain = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
     result = subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -8,7 +8,7 @@ from django.db import connection
 
 from taskqueue import claim
 from taskqueue.models import Task
-from workshop.testing.plugin import wait_until
+from workshop.processes import wait_until
 from workshop.testing.threads import InThread, claimed_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)

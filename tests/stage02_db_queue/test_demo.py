@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from workshop.demo import read_table
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -13,12 +15,8 @@ def test_demo_shows_the_double_claim_and_the_locked_fix(capsys, test_db_env, mon
 
     call_command("demo", tasks=30, race_window=0.3)
 
-    rows = {
-        line.split()[1]: line.split("│")
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith("│")
-    }
-    naive_ran_twice = int(rows["naive"][-2])
-    locked_ran_twice = int(rows["locked"][-2])
+    table = read_table(capsys.readouterr().out)
+    naive_ran_twice = table["naive"]["tasks that ran twice"]
+    locked_ran_twice = table["locked"]["tasks that ran twice"]
     assert naive_ran_twice >= 10
     assert locked_ran_twice == 0

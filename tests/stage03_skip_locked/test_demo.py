@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from workshop.demo import read_table
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -13,7 +15,7 @@ def test_demo_runs_every_task_once_with_one_two_and_four_workers(capsys, test_db
 
     call_command("demo", tasks=30, race_window=0.3)
 
-    rows = [line.split("│")[1:-1] for line in capsys.readouterr().out.splitlines() if "│" in line]
-    assert [row[0].strip() for row in rows] == ["1", "2", "4"]
-    assert [int(row[-1]) for row in rows] == [0, 0, 0]  # tasks that ran twice
-    assert [int(row[1]) for row in rows] == [30, 30, 30]  # tasks done
+    table = read_table(capsys.readouterr().out)
+    assert list(table) == ["1", "2", "4"]
+    assert [row["tasks that ran twice"] for row in table.values()] == [0, 0, 0]
+    assert [row["tasks done"] for row in table.values()] == [30, 30, 30]

@@ -9,7 +9,7 @@ from django.db import connection
 from taskqueue.claim import claim_batch
 from taskqueue.models import Execution, Task
 from taskqueue.worker import Worker
-from workshop.testing.plugin import wait_until
+from workshop.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

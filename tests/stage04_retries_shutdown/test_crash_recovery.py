@@ -14,8 +14,8 @@ from taskqueue.enqueue import enqueue
 from taskqueue.models import Execution, Task
 from taskqueue.rescuer import RESCUER_LOCK, rescue_expired
 from workshop import embedded
+from workshop.processes import wait_until
 from workshop.testing.logfmt import events
-from workshop.testing.plugin import wait_until
 from workshop.testing.threads import InThread
 
 pytestmark = pytest.mark.django_db(transaction=True)

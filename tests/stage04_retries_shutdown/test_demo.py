@@ -4,6 +4,8 @@ mid-run, failing tasks, and nothing lost."""
 import pytest
 from django.core.management import call_command
 
+from workshop.demo import read_table
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -14,11 +16,7 @@ def test_demo_loses_nothing(capsys, test_db_env, monkeypatch):
 
     call_command("demo", tasks=60)
 
-    rows = {
-        cells[0].strip(): int(cells[1])
-        for line in capsys.readouterr().out.splitlines()
-        if (cells := line.split("│")[1:-1]) and cells[1].strip().isdigit()
-    }
+    rows = {name: row["tasks"] for name, row in read_table(capsys.readouterr().out).items()}
     assert rows["DONE"] == 60
     assert rows["FAILED (not retryable)"] == 5
     assert rows["DEAD (3 attempts used)"] == 10

@@ -5,8 +5,6 @@ database name pytest-django chose and a way to start, watch and signal those pro
 """
 
 import signal
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -44,19 +42,3 @@ def manage(stage_dir, test_db_env):
     yield start
     for process in started:
         process.stop(signal.SIGKILL, timeout=10)
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition"):
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
-
-    For waiting on another process's effect (rows in a table, a lock in pg_locks). A test never
-    sleeps a fixed time and hopes.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
