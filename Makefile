@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The most advanced stage that exists: `make demo` runs its demo.
-DEMO_STAGE ?= stage04_retries_shutdown
+DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean

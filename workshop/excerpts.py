@@ -8,10 +8,10 @@ In a README, a code block that shows real code is preceded by a marker naming it
         ...
     ```
 
-The path is relative to the README's folder; the optional second word names a function, class
-or method (`Command.handle`) in that file, and without it the block shows the whole file. The
-test suite fails when a block and its source differ; `python -m workshop.excerpts --write`
-copies the source into the blocks.
+The path is relative to the README's folder; the optional second word names a function, class,
+method (`Command.handle`) or module-level assignment (`CLAIM`) in that file, and without it
+the block shows the whole file. The test suite fails when a block and its source differ;
+`python -m workshop.excerpts --write` copies the source into the blocks.
 """
 
 import ast
@@ -54,15 +54,20 @@ def source_of(file: Path, symbol: str | None) -> str:
     nodes = ast.parse(text).body
     node = None
     for name in symbol.split("."):
-        node = next(
-            (n for n in nodes if getattr(n, "name", None) == name and hasattr(n, "body")), None
-        )
+        node = next((n for n in nodes if defines(n, name)), None)
         if node is None:
             raise LookupError(f"{symbol} not found in {file}")
-        nodes = node.body
-    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        nodes = getattr(node, "body", [])
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
     lines = text.splitlines(keepends=True)[start - 1 : node.end_lineno]
     return textwrap.dedent("".join(lines))
+
+
+def defines(node: ast.stmt, name: str) -> bool:
+    """A function or class called `name`, or a module-level assignment to it."""
+    if isinstance(node, ast.Assign):
+        return any(isinstance(target, ast.Name) and target.id == name for target in node.targets)
+    return getattr(node, "name", None) == name and hasattr(node, "body")
 
 
 def excerpts(readme: Path) -> list[Excerpt]:

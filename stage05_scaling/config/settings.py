@@ -1,0 +1,34 @@
+"""Settings: the shared defaults, this stage's app and its own database, and the queue."""
+
+from pathlib import Path
+
+from workshop.database import database_settings
+from workshop.settings import *  # noqa: F403 (shared defaults: secret key, middleware, logging)
+from workshop.settings import DJANGO_APPS, env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+INSTALLED_APPS = [*DJANGO_APPS, "taskqueue"]
+
+DATABASES = {"default": database_settings(BASE_DIR.name)}
+
+# Django's Tasks API, served by this stage's queue (taskqueue/backend.py).
+TASKS = {
+    "default": {
+        "BACKEND": "taskqueue.backend.PostgresBackend",
+        "QUEUES": ["default", "emails"],
+    }
+}
+# "auto": LISTEN/NOTIFY unless DISABLE_SERVER_SIDE_CURSORS says a transaction pooler sits in
+# between; "on"; "off" (poll with a backoff). See taskqueue/wakeup.py.
+TASKQUEUE_LISTEN = env.str(
+    "TASKQUEUE_LISTEN", "auto", validate=lambda v: v in {"auto", "on", "off"}
+)
+# Arguments are stored in the row: keep them small (an id, not a file).
+TASKQUEUE_MAX_ARGUMENTS_BYTES = env.int("TASKQUEUE_MAX_ARGUMENTS_BYTES", 64 * 1024)
+
+# The worker's events (taskqueue/events.py) go to stdout as they are: one logfmt line each.
+LOGGING["loggers"]["taskqueue"] = {"handlers": ["stdout"], "level": "INFO", "propagate": False}  # noqa: F405
+# Django logs every task start and finish at INFO; the worker's own events say the same, once.
+# Failures (ERROR, with the traceback) still come through.
+LOGGING["loggers"]["django.tasks"] = {"level": "WARNING"}  # noqa: F405

@@ -1,0 +1,42 @@
+"""The queue in Django's admin (staff only): filter by status, queue and task; retry or cancel
+a selection. Everything a task carries is shown read-only and escaped by the admin."""
+
+from django.contrib import admin
+
+from taskqueue.models import SentEmail, Task
+from taskqueue.retries import cancel, requeue
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "name",
+        "queue_name",
+        "priority",
+        "status",
+        "attempts",
+        "max_attempts",
+        "run_after",
+        "worker",
+        "finished_at",
+    ]
+    list_filter = ["status", "queue_name", "name"]
+    search_fields = ["=id", "name", "worker", "idempotency_key"]
+    readonly_fields = ["created_at", "started_at", "finished_at", "worker_ids", "errors", "result"]
+    actions = ["retry_selected", "cancel_selected"]
+    # The changelist of a table with millions of rows: no full COUNT(*) for the paginator.
+    show_full_result_count = False
+
+    @admin.action(description="Retry selected FAILED, DEAD or CANCELLED tasks")
+    def retry_selected(self, request, queryset):
+        count = requeue(queryset)
+        self.message_user(request, f"Re-queued {count} task(s).")
+
+    @admin.action(description="Cancel selected QUEUED tasks")
+    def cancel_selected(self, request, queryset):
+        count = cancel(queryset)
+        self.message_user(request, f"Cancelled {count} task(s).")
+
+
+admin.site.register(SentEmail)

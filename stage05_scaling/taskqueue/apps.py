@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class TaskQueueConfig(AppConfig):
+    name = "taskqueue"
+
+    def ready(self):
+        # Importing every installed app's `tasks` module registers its @task functions: the
+        # worker runs only what is registered (registry.py).
+        autodiscover_modules("tasks")

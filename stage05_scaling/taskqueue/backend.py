@@ -1,0 +1,122 @@
+"""This queue as a `django.tasks` backend: Django 6 defines the Tasks API and ships no worker;
+stage 5 is that worker.
+
+    # settings.py
+    TASKS = {"default": {"BACKEND": "taskqueue.backend.PostgresBackend"}}
+
+    # anywhere
+    from django.tasks import task
+
+    @task(priority=10, max_attempts=3, retry_on=(TimeoutError,))
+    def send_receipt(order_id): ...
+
+    result = send_receipt.enqueue(order_id=42)   # a row in taskqueue_task, committed with you
+    result.refresh(); result.status, result.return_value
+
+Django's statuses map onto the queue's: QUEUED is READY, IN_PROGRESS is RUNNING, DONE is
+SUCCESSFUL, and FAILED, DEAD and CANCELLED are all FAILED.
+"""
+
+from dataclasses import dataclass
+
+from django.tasks import TaskResult, TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import Task as DjangoTask
+from django.tasks.base import TaskError
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+
+from taskqueue import registry
+
+DJANGO_STATUS = {
+    "QUEUED": TaskResultStatus.READY,
+    "IN_PROGRESS": TaskResultStatus.RUNNING,
+    "DONE": TaskResultStatus.SUCCESSFUL,
+    "FAILED": TaskResultStatus.FAILED,
+    "DEAD": TaskResultStatus.FAILED,
+    "CANCELLED": TaskResultStatus.FAILED,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueTask(DjangoTask):
+    """Django's Task plus stage 4's retry policy: `@task(max_attempts=3, retry_on=(...))`."""
+
+    max_attempts: int = 5
+    # Exceptions worth another attempt (a timeout, a dropped connection). Any other exception
+    # fails the task at once: retrying a bug only repeats it.
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    backoff_base: float = 1.0  # seconds before the first retry, at most
+    backoff_cap: float = 300.0  # never wait longer than this between attempts
+
+    def __post_init__(self):
+        DjangoTask.__post_init__(self)  # the backend validates priority, queue, run_after
+        registry.register(self)
+
+
+class PostgresBackend(BaseTaskBackend):
+    task_class = QueueTask
+    supports_defer = True
+    supports_priority = True
+    supports_get_result = True
+    supports_async_task = True  # the worker runs coroutines with async_to_sync
+
+    def enqueue(self, task, args, kwargs):
+        from taskqueue.enqueue import insert
+
+        self.validate_task(task)
+        row = insert(task, args, kwargs)
+        result = task_result(row, task)
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id):
+        from taskqueue.models import Task
+
+        try:
+            row = Task.objects.get(pk=int(result_id))
+        except (ValueError, TypeError, Task.DoesNotExist):
+            raise TaskResultDoesNotExist(result_id) from None
+        try:
+            definition = registry.lookup(row.name)
+        except registry.UnknownTask as error:
+            raise TaskResultDoesNotExist(f"{result_id}: {error}") from None
+        return task_result(row, definition)
+
+
+def task_result(row, definition: QueueTask) -> TaskResult:
+    """A queue row as Django's TaskResult."""
+    result = TaskResult(
+        task=definition.using(priority=row.priority, queue_name=row.queue_name),
+        id=str(row.pk),
+        status=DJANGO_STATUS[row.status],
+        enqueued_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        last_attempted_at=row.started_at,
+        args=list(row.args),
+        kwargs=dict(row.kwargs),
+        backend=definition.backend,
+        errors=[TaskError(**error) for error in row.errors],
+        worker_ids=list(row.worker_ids),
+    )
+    object.__setattr__(result, "_return_value", row.result)  # TaskResult's own field, frozen
+    return result
+
+
+def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
+    """A task the worker just claimed, as Django's TaskResult (for TaskContext and signals)."""
+    return TaskResult(
+        task=definition,
+        id=str(claimed.id),
+        status=TaskResultStatus.RUNNING,
+        enqueued_at=claimed.created_at,
+        started_at=claimed.started_at,
+        finished_at=None,
+        last_attempted_at=claimed.started_at,
+        args=claimed.args,
+        kwargs=claimed.kwargs,
+        backend=definition.backend,
+        errors=[TaskError(**error) for error in claimed.errors],
+        worker_ids=claimed.worker_ids,
+    )

@@ -1,0 +1,59 @@
+"""Marking finished tasks DONE, a batch at a time.
+
+A worker that marks each task DONE as it finishes pays a round trip and a commit per task; for
+a task that takes microseconds, that is nearly all the cost. So results wait here and are
+written together: at the end of each batch, and whenever the oldest has waited `max_wait`
+seconds, so that a slow batch does not hide finished work for long.
+
+The price: a worker that dies with results still here has its leases run out, and those tasks
+run again. At-least-once already allowed that (stage 4); this makes the window a little wider.
+"""
+
+import time
+
+from django.db import connection
+
+from taskqueue import events
+
+COMPLETE = """
+UPDATE taskqueue_task AS task
+SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = '',
+    lease_expires_at = NULL
+FROM unnest(%s::bigint[], %s::text[]) AS done(id, result)
+WHERE task.id = done.id AND task.worker = %s AND task.status = 'IN_PROGRESS'
+RETURNING task.id
+"""
+
+
+class Completions:
+    def __init__(self, worker_id: str, max_wait: float = 0.1):
+        self.worker_id = worker_id
+        self.max_wait = max_wait
+        self.ids: list[int] = []
+        self.results: list[str] = []  # JSON text of each return value
+        self._since = 0.0
+
+    def add(self, task_id: int, result_json: str) -> None:
+        if not self.ids:
+            self._since = time.monotonic()
+        self.ids.append(task_id)
+        self.results.append(result_json)
+
+    def due(self) -> bool:
+        return bool(self.ids) and time.monotonic() - self._since >= self.max_wait
+
+    def flush(self) -> set[int]:
+        """Write what is waiting; return the ids written. Only rows this worker still holds
+        are changed: one whose lease ran out was rescued and belongs to another attempt now.
+        If the database is away, the results stay here and the next flush tries again."""
+        if not self.ids:
+            return set()
+        with connection.cursor() as cursor:
+            # Two arrays, one parameter each: the statement is the same size for 1 or 1,000.
+            cursor.execute(COMPLETE, [self.ids, self.results, self.worker_id])
+            written = {row[0] for row in cursor.fetchall()}
+        for task_id in set(self.ids) - written:
+            events.emit("task.lease_lost", task=task_id, worker=self.worker_id)
+        flushed = set(self.ids)
+        self.ids, self.results = [], []
+        return flushed

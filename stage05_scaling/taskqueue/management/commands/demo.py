@@ -1,0 +1,113 @@
+"""`python manage.py demo`: N worker processes under one supervisor take a burst of tasks, then
+an idle queue shows how fast a single new task starts: woken by NOTIFY, or found by polling."""
+
+import random
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Task
+from workshop.demo import console, print_table, running, watch
+
+BULK = 5_000  # rows per INSERT while enqueueing the burst
+
+
+def finished() -> int:
+    return Task.objects.filter(status__in=Task.FINISHED).count()
+
+
+def latency_ms(ids: list[int]) -> dict[str, float]:
+    """Enqueue-to-start and enqueue-to-done percentiles, in the database's own clock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY
+                       extract(epoch FROM started_at - created_at) * 1000),
+                   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY
+                       extract(epoch FROM finished_at - created_at) * 1000)
+            FROM taskqueue_task WHERE id = ANY(%s)
+            """,
+            [ids],
+        )
+        start, done = cursor.fetchone()
+    return {"start": start, "done": done}
+
+
+class Command(BaseCommand):
+    help = "A burst of tasks over N worker processes, then enqueue-to-start latency."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tasks", type=int, default=20_000, help="tasks in the burst")
+        parser.add_argument("--processes", type=int, default=2, help="worker processes")
+        parser.add_argument(
+            "--samples", type=int, default=50, help="single tasks timed on an idle queue"
+        )
+
+    def handle(self, *, tasks, processes, samples, **_):
+        call_command("migrate", verbosity=0)
+        Task.objects.all().delete()
+        self.stdout.write(
+            f"The demo empties this stage's queue, starts `worker --processes {processes}` and"
+            f" enqueues {tasks:,} no-op tasks in one go.\nThen it times {samples} single tasks"
+            " on the idle queue, first with LISTEN/NOTIFY, then with polling."
+        )
+        worker_args = ["--processes", str(processes)]
+        # A supervisor says "ready" once for itself, and each of its children once more.
+        ready = processes + 1 if processes > 1 else 1
+        with running(settings.BASE_DIR, worker_args, ready_lines=ready) as workers:
+            started = time.perf_counter()
+            with transaction.atomic():
+                rows = [Task(name="taskqueue.tasks.noop") for _ in range(tasks)]
+                Task.objects.bulk_create(rows, batch_size=BULK)
+            enqueued = time.perf_counter() - started
+            watch(f"{processes} processes", tasks, finished, workers)
+            seconds = time.perf_counter() - started
+            processing = seconds - enqueued  # nothing could start before the INSERT committed
+            notify = self.sample(samples)
+        with running(settings.BASE_DIR, [*worker_args, "--no-listen"], ready_lines=ready):
+            poll = self.sample(samples)
+
+        print_table(
+            f"Stage 5: {tasks:,} no-op tasks, {processes} worker processes",
+            ["", "value"],
+            [
+                ["enqueued (bulk INSERT), tasks/s", f"{tasks / enqueued:,.0f}"],
+                ["processed, tasks/s", f"{tasks / processing:,.0f}"],
+                ["enqueue to last task done, s", f"{seconds:.2f}"],
+            ],
+        )
+        rows = []
+        for mode, values in (("LISTEN/NOTIFY", notify), ("polling (backoff to 1 s)", poll)):
+            for what in ("start", "done"):
+                p50, p95, p99 = values[what]
+                rows.append(
+                    [f"{mode}: enqueue to {what}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}"]
+                )
+        print_table(
+            f"Latency on an idle queue, {samples} tasks one at a time (ms)",
+            ["", "p50", "p95", "p99"],
+            rows,
+        )
+        console.print(
+            "A woken worker starts a task in about a millisecond; a polling one only when it\n"
+            "next looks. 'done' adds the write of the result."
+        )
+
+    def sample(self, count: int) -> dict[str, list[float]]:
+        """Enqueue `count` tasks one at a time, each once the last is done and a random pause
+        has passed, as requests arrive: the queue is idle each time."""
+        ids = []
+        for _ in range(count):
+            task = enqueue("noop")
+            ids.append(task.pk)
+            deadline = time.monotonic() + 30
+            while not Task.objects.filter(pk=task.pk, status=Task.Status.DONE).exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"task {task.pk} not done after 30 s")
+                time.sleep(0.002)
+            time.sleep(random.uniform(0, 0.3))
+        return latency_ms(ids)

@@ -1,0 +1,109 @@
+"""The queue is a table. One row per task; its status says where the task is in its life.
+
+Stage 5: the row is also a `django.tasks` TaskResult (backend.py): it names its task by import
+path, carries positional and keyword arguments, a queue name and a priority, and stores the
+return value. The per-attempt Execution table is gone: its history now lives in two small
+lists on the row (`worker_ids`, `errors`), so a task that succeeds costs one row, written three
+times (enqueue, claim, done), not two rows and five writes.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"
+        IN_PROGRESS = "IN_PROGRESS"
+        DONE = "DONE"
+        FAILED = "FAILED"  # an error the task does not retry: given up at once
+        DEAD = "DEAD"  # a retryable error, but every attempt was used
+        CANCELLED = "CANCELLED"  # taken off the queue by an operator before it ran
+
+    FINISHED = [Status.DONE, Status.FAILED, Status.DEAD, Status.CANCELLED]
+
+    name = models.CharField(max_length=300, help_text="import path of a registered @task")
+    queue_name = models.CharField(max_length=100, default="default")
+    # Higher runs first, as in django.tasks: -100 to 100.
+    priority = models.SmallIntegerField(default=0)
+    args = models.JSONField(default=list, blank=True, help_text="positional arguments, as JSON")
+    kwargs = models.JSONField(default=dict, blank=True, help_text="keyword arguments, as JSON")
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    # Database defaults, so that a bulk COPY (enqueue.py) needs to send none of these.
+    created_at = models.DateTimeField(db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True, help_text="start of the last attempt")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True, help_text="who claimed it last")
+    worker_ids = models.JSONField(default=list, blank=True, help_text="who ran each attempt")
+    error = models.TextField(blank=True, help_text="the last error, in one line")
+    errors = models.JSONField(default=list, blank=True, help_text="every error, with traceback")
+    result = models.JSONField(null=True, blank=True, help_text="the return value, as JSON")
+    # Retries: the claim skips a task until run_after; each claim counts an attempt.
+    run_after = models.DateTimeField(db_default=Now())
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    # Crash recovery: the worker renews this while it holds the task; once it has passed, the
+    # worker is presumed dead and the task is rescued.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Enqueueing the same key twice returns the first task (see enqueue.py). NULL, not "", for
+    # "no key": the partial UNIQUE index covers only the rows that have one.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # Who enqueued it over HTTP (views.py): only they, and staff, may read its status.
+    enqueued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        indexes = [
+            # Only QUEUED rows, in claim order: per queue, highest priority, due first, oldest.
+            models.Index(
+                "queue_name",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                condition=models.Q(status="QUEUED"),
+                name="task_claimable",
+            ),
+            # The rescuer's question: whose lease has run out?
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="IN_PROGRESS"),
+                name="task_leased",
+            ),
+            # Throughput ("finished in the last minute") and pruning ("finished before ...").
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="task_finished",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="task_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    priority__gte=TASK_MIN_PRIORITY, priority__lte=TASK_MAX_PRIORITY
+                ),
+                name="task_priority_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.name} ({self.status})"
+
+
+class SentEmail(models.Model):
+    """The side effect of the example task `send_welcome_email`, made idempotent by a UNIQUE
+    key: running the task twice records one e-mail, not two."""
+
+    key = models.CharField(max_length=200, unique=True)
+    to = models.CharField(max_length=200)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.key} to {self.to}"

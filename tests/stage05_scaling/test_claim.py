@@ -1,0 +1,129 @@
+"""Stage 5's claim and completion: one statement each, whatever the batch size; SKIP LOCKED as
+in stage 3; priority and queues as django.tasks defines them."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from taskqueue import claim
+from taskqueue.done import Completions
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Task
+from workshop.testing.threads import InThread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ids(tasks) -> list[int]:
+    return [task.id for task in tasks]
+
+
+def test_a_row_locked_by_another_transaction_is_skipped_not_waited_for():
+    first, second = enqueue("noop"), enqueue("noop")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock_on_first():
+        with transaction.atomic():
+            Task.objects.select_for_update().get(pk=first.pk)
+            locked.set()
+            release.wait(30)
+
+    holder = InThread(hold_lock_on_first)
+    assert locked.wait(30)
+
+    assert ids(claim.claim_batch(10, "worker-b", ["default"], 30)) == [second.pk]
+    release.set()
+    holder.result()
+    assert ids(claim.claim_batch(10, "worker-a", ["default"], 30)) == [first.pk]
+
+
+def test_one_round_trip_claims_a_whole_batch(django_assert_num_queries):
+    for _ in range(250):
+        enqueue("noop")
+
+    with django_assert_num_queries(1):
+        batch = claim.claim_batch(100, "worker-a", ["default"], 30)
+
+    assert len(batch) == 100
+    assert Task.objects.filter(status=Task.Status.IN_PROGRESS, worker="worker-a").count() == 100
+
+
+def test_a_claim_counts_an_attempt_grants_a_lease_and_names_the_worker():
+    enqueue("noop")
+
+    (task,) = claim.claim_batch(1, "worker-a", ["default"], lease=30)
+
+    row = Task.objects.get(pk=task.id)
+    assert (row.status, row.attempts, row.worker) == (Task.Status.IN_PROGRESS, 1, "worker-a")
+    assert row.worker_ids == task.worker_ids == ["worker-a"]
+    assert 29 < (row.lease_expires_at - row.started_at).total_seconds() < 31
+
+
+def test_higher_priority_first_then_oldest_and_nothing_before_run_after():
+    low = enqueue("noop", priority=-10)
+    normal = enqueue("noop")
+    high = enqueue("noop", priority=50)
+    enqueue("noop", priority=100, run_after=timezone.now() + timedelta(hours=1))
+    normal_later = enqueue("noop")
+
+    batch = claim.claim_batch(10, "worker-a", ["default"], 30)
+
+    assert ids(batch) == [high.pk, normal.pk, normal_later.pk, low.pk]
+
+
+def test_a_worker_takes_only_the_queues_it_serves():
+    default = enqueue("noop")
+    email = enqueue("send_welcome_email", {"user_id": 1})  # defined on queue "emails"
+
+    assert ids(claim.claim_batch(10, "worker-a", ["emails"], 30)) == [email.pk]
+    assert ids(claim.claim_batch(10, "worker-a", ["default", "emails"], 30)) == [default.pk]
+
+
+def test_completions_mark_a_batch_done_in_one_statement(django_assert_num_queries):
+    tasks = [enqueue("greet", {"name": str(n)}) for n in range(3)]
+    claim.claim_batch(10, "worker-a", ["default"], 30)
+    done = Completions("worker-a")
+    for task in tasks:
+        done.add(task.pk, f'"result {task.pk}"')
+
+    with django_assert_num_queries(1):
+        assert done.flush() == {task.pk for task in tasks}
+
+    for task in tasks:
+        task.refresh_from_db()
+        assert (task.status, task.result, task.lease_expires_at) == (
+            "DONE",
+            f"result {task.pk}",
+            None,
+        )
+
+
+def test_a_completion_does_not_touch_a_task_that_is_no_longer_this_worker_s():
+    task = enqueue("noop")
+    claim.claim_batch(1, "worker-a", ["default"], 30)
+    # worker-a was presumed dead: the task was rescued and claimed again by worker-b.
+    Task.objects.filter(pk=task.pk).update(status="QUEUED")
+    claim.claim_batch(1, "worker-b", ["default"], 30)
+    done = Completions("worker-a")
+    done.add(task.pk, "null")
+
+    done.flush()
+
+    task.refresh_from_db()
+    assert (task.status, task.worker, task.worker_ids) == (
+        "IN_PROGRESS",
+        "worker-b",
+        ["worker-a", "worker-b"],
+    )
+
+
+def test_nothing_is_claimed_from_a_transaction_that_has_not_committed():
+    with transaction.atomic():
+        enqueue("noop")
+        # Another connection, as another worker has: it cannot see the uncommitted row.
+        assert InThread(claim.claim_batch, 10, "worker-b", ["default"], 30).result() == []
+    assert len(claim.claim_batch(10, "worker-b", ["default"], 30)) == 1
+    assert connection.in_atomic_block is False

@@ -1,0 +1,100 @@
+"""Stage 5: an idle worker starts a new task at once because NOTIFY wakes it, not because it
+polls fast. Every worker here polls only every 30 s, so a task done within 10 s was started by
+a NOTIFY. Without LISTEN (a transaction pooler) the worker polls with a backoff instead."""
+
+import signal
+
+import pytest
+from django.db import connection
+
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Task
+from taskqueue.wakeup import listen_enabled
+from workshop.processes import wait_until
+from workshop.testing.logfmt import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SLOW_POLL = ["--poll-interval", "30"]
+
+
+def done(task) -> bool:
+    return Task.objects.get(pk=task.pk).status == Task.Status.DONE
+
+
+def test_an_idle_listening_worker_is_woken_by_the_enqueue(manage):
+    worker = manage("worker", "-v2", *SLOW_POLL)
+    (ready,) = events([worker.wait_for("event=worker.ready").string], "worker.ready")
+    assert ready["wakeup"] == "notify"
+    first = enqueue("noop")
+    wait_until(lambda: done(first), timeout=10, what="the first task done")
+
+    # Now idle, in a 30 s wait: the next enqueue must wake it.
+    second = enqueue("noop")
+
+    wait_until(lambda: done(second), timeout=10, what="the second task done, well before 30 s")
+    worker.stop(signal.SIGTERM)
+
+
+def test_the_listener_comes_back_after_its_connection_is_cut(manage):
+    worker = manage("worker", "-v2", *SLOW_POLL)
+    first = enqueue("noop")
+    wait_until(lambda: done(first), timeout=10, what="the first task done")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    worker.wait_for("event=listener.error")
+    # The listener reconnects within a second; from then on a NOTIFY wakes the worker again.
+    wait_until(
+        lambda: LISTENING in listening_queries(), timeout=10, what="the listener listening again"
+    )
+    second = enqueue("noop")
+
+    wait_until(lambda: done(second), timeout=10, what="the second task done, well before 30 s")
+    worker.stop(signal.SIGTERM)
+
+
+LISTENING = "LISTEN taskqueue"
+
+
+def listening_queries() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_without_listen_the_worker_polls_and_still_finds_the_task(manage):
+    worker = manage("worker", "-v2", "--no-listen", "--poll-interval", "0.5")
+    (ready,) = events([worker.wait_for("event=worker.ready").string], "worker.ready")
+    assert ready["wakeup"] == "poll"
+    assert LISTENING not in listening_queries()
+
+    task = enqueue("noop")
+
+    wait_until(lambda: done(task), timeout=10, what="the task done by polling")
+    worker.stop(signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("choice", "no_server_side_cursors", "expected"),
+    [
+        ("auto", False, True),
+        ("auto", True, False),  # what Django's docs ask for behind PgBouncer's transaction mode
+        ("on", True, True),
+        ("off", False, False),
+    ],
+)
+def test_listen_is_chosen_from_the_setting_and_the_connection(
+    settings, choice, no_server_side_cursors, expected, monkeypatch
+):
+    settings.TASKQUEUE_LISTEN = choice
+    monkeypatch.setitem(
+        connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", no_server_side_cursors
+    )
+    assert listen_enabled() is expected
