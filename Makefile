@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
+.PHONY: help setup browser loadtest demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
@@ -16,6 +16,7 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
+	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
 	@echo "make diffs     refresh diffs/ and the README excerpts after changing a stage"
 	@echo "make lint      ruff check and format check (format: fix them)"
@@ -35,8 +36,27 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	cd $(DEMO_STAGE) && ../$(PY) manage.py demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m workshop.testrun
+
+# Stage 5's dashboard test drives Debian's chromium. Installed here when missing and we may
+# (root, apt); otherwise that one test is skipped and this says what to install.
+browser:
+	@if [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing chromium and chromium-driver (apt) for the dashboard test"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+			|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; \
+		else \
+			echo "No /usr/bin/chromedriver: the dashboard test will be skipped (sudo apt-get install chromium chromium-driver)"; \
+		fi; \
+	fi
+
+# Stage 5's load test: locust over HTTP against 1, 2 and 4 worker processes. Writes
+# measurements/load.csv, then refreshes the stage 5 README that quotes it.
+loadtest: $(STAMP)
+	cd stage05_scaling && ../$(PY) manage.py loadtest
+	$(PY) -m workshop.excerpts --write
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

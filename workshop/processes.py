@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from workshop import REPO_ROOT
@@ -50,15 +50,27 @@ def run_manage(stage: str, *args: str) -> str:
     return result.stdout
 
 
-class ManagedProcess:
-    """`python manage.py ARGS...` in a child process, its output collected line by line."""
+MANAGE_PY = ("manage.py",)
 
-    def __init__(self, stage_dir: Path, *args: str, env: dict | None = None):
+
+class ManagedProcess:
+    """`python manage.py ARGS...` in a child process, its output collected line by line.
+
+    `program` runs another Python program instead, e.g. `("-m", "gunicorn")`."""
+
+    def __init__(
+        self,
+        stage_dir: Path,
+        *args: str,
+        env: dict | None = None,
+        program: Sequence[str] = MANAGE_PY,
+    ):
         self.args = args
+        self.name = " ".join([*program, *args])
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.popen = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
+            [sys.executable, *program, *args],
             cwd=stage_dir,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE,
@@ -100,7 +112,7 @@ class ManagedProcess:
                 finished = self.popen.poll() is not None and not self._reader.is_alive()
                 if remaining <= 0 or finished:
                     raise TimeoutError(
-                        f"`manage.py {' '.join(self.args)}` printed no line matching {pattern!r}"
+                        f"`{self.name}` printed no line matching {pattern!r}"
                         f" (exit code {self.popen.poll()}); output:\n{self.output}"
                     )
                 self._changed.wait(min(remaining, 0.5))

@@ -27,6 +27,9 @@ TASKQUEUE_LISTEN = env.str(
 # Arguments are stored in the row: keep them small (an id, not a file).
 TASKQUEUE_MAX_ARGUMENTS_BYTES = env.int("TASKQUEUE_MAX_ARGUMENTS_BYTES", 64 * 1024)
 
+# Workers delete DONE and CANCELLED tasks older than this (taskqueue/retention.py); 0: never.
+TASKQUEUE_KEEP_FINISHED_DAYS = env.float("TASKQUEUE_KEEP_FINISHED_DAYS", 7)
+
 # The worker's events (taskqueue/events.py) go to stdout as they are: one logfmt line each.
 LOGGING["loggers"]["taskqueue"] = {"handlers": ["stdout"], "level": "INFO", "propagate": False}  # noqa: F405
 # Django logs every task start and finish at INFO; the worker's own events say the same, once.

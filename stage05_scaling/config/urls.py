@@ -1,6 +1,15 @@
-"""URLs: the admin, where the queue table can be watched and edited."""
+"""URLs: the admin, the task API, and the queue's health, metrics and dashboard."""
 
 from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from taskqueue import api, views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("tasks/", api.enqueue_task, name="task-enqueue"),
+    path("tasks/<int:task_id>/", api.task_status, name="task-status"),
+    path("health/", views.health, name="health"),
+    path("metrics/", views.metrics, name="metrics"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+]

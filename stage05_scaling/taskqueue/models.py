@@ -7,6 +7,9 @@ lists on the row (`worker_ids`, `errors`), so a task that succeeds costs one row
 times (enqueue, claim, done), not two rows and five writes.
 """
 
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
@@ -107,3 +110,34 @@ class SentEmail(models.Model):
 
     def __str__(self):
         return f"{self.key} to {self.to}"
+
+
+class ApiToken(models.Model):
+    """A secret that lets a script call the HTTP API as a user (api.py). Only its SHA-256 is
+    stored: a copy of the database does not hand out working tokens."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="what it is for")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name: str) -> str:
+        """Create a token and return it: the only time it is ever seen in full."""
+        token = secrets.token_urlsafe(32)
+        cls.objects.create(user=user, name=name, digest=cls.hash(token))
+        return token
+
+    @classmethod
+    def user_for(cls, token: str):
+        found = cls.objects.filter(digest=cls.hash(token), user__is_active=True).first()
+        return found.user if found else None

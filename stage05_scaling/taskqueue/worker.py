@@ -25,6 +25,7 @@ from taskqueue.claim import Claimed, claim_batch, release
 from taskqueue.done import Completions
 from taskqueue.leases import Heartbeat
 from taskqueue.rescuer import rescue_expired
+from taskqueue.retention import prune_a_little
 from taskqueue.retries import record_failure
 from taskqueue.shutdown import EXIT_CLEAN, Interrupted, Shutdown
 from taskqueue.wakeup import Listener, listen_enabled
@@ -156,9 +157,12 @@ class Worker:
         )
 
     def rescue_now_and_then(self) -> None:
+        """Housekeeping, every rescue_interval: rescue expired leases, prune old tasks."""
         if time.monotonic() >= self._next_rescue:
             self._next_rescue = time.monotonic() + self.rescue_interval
             rescue_expired(self.id)
+            if pruned := prune_a_little():
+                events.emit("tasks.pruned", tasks=pruned, worker=self.id)
 
     def run_batch(self, tasks: list[Claimed]) -> None:
         for index, task in enumerate(tasks):

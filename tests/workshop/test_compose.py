@@ -1,6 +1,8 @@
 """docker-compose.yml cannot be run here (no Docker engine), so check what can be checked: it
 follows the Compose specification, and every command it runs exists in the repository."""
 
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +33,32 @@ def test_there_is_a_service_for_each_stage():
     assert set(stages) <= served
 
 
-@pytest.mark.parametrize("service", sorted(APP_SERVICES))
+MANAGE_PY = {name: spec for name, spec in APP_SERVICES.items() if spec["command"][1] == "manage.py"}
+MODULES = {name: spec for name, spec in APP_SERVICES.items() if spec["command"][1] == "-m"}
+
+
+def test_every_command_is_a_manage_py_command_or_a_python_module():
+    assert MANAGE_PY.keys() | MODULES.keys() == APP_SERVICES.keys()
+    assert {spec["command"][0] for spec in APP_SERVICES.values()} == {"python"}
+
+
+@pytest.mark.parametrize("service", sorted(MODULES))
+def test_the_module_is_installed_and_the_files_it_names_exist(service):
+    spec = MODULES[service]
+    stage_dir = REPO_ROOT / spec["working_dir"].removeprefix("/app/")
+    _python, _m, module, *args = spec["command"]
+    assert importlib.util.find_spec(module) is not None, f"{module} is not installed"
+    for arg in args:
+        if arg.endswith(".py"):  # locust -f locustfile.py
+            assert (stage_dir / arg).is_file()
+        if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", arg):  # config.wsgi:application
+            path = arg.split(":")[0].replace(".", "/") + ".py"
+            assert (stage_dir / path).is_file()
+
+
+@pytest.mark.parametrize("service", sorted(MANAGE_PY))
 def test_the_command_exists_in_the_repository(service):
-    spec = APP_SERVICES[service]
+    spec = MANAGE_PY[service]
     stage_dir = REPO_ROOT / spec["working_dir"].removeprefix("/app/")
     program, script, command, *_ = spec["command"]
     assert (program, script) == ("python", "manage.py")

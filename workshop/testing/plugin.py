@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from workshop.processes import ManagedProcess
+from workshop.testing.browser import browser  # noqa: F401 (a fixture, for the dashboard test)
 
 
 @pytest.fixture

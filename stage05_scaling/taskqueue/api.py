@@ -1,0 +1,118 @@
+"""The HTTP entry points: enqueue a registered task, and read a task's status.
+
+    POST /tasks/        {"task": "greet", "kwargs": {"name": "Ada"}}   -> 201 {"id": "42", ...}
+    GET  /tasks/42/                                                     -> 200 {"status": ...}
+
+Both need a caller: a logged-in session (a browser, with Django's CSRF token on POST) or an API
+token (`Authorization: Bearer <token>`, from `manage.py create_token`). A caller sees only the
+tasks it enqueued; staff see all. A task that exists but is someone else's is a 404, like one
+that does not exist, so ids cannot be probed.
+"""
+
+import json
+
+from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.tasks.exceptions import InvalidTask
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from taskqueue.backend import DJANGO_STATUS
+from taskqueue.enqueue import InvalidArguments, enqueue
+from taskqueue.models import ApiToken, Task
+from taskqueue.registry import UnknownTask
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+def caller(request):
+    """The user behind a request, or Refused (401, or 403 for a session POST without CSRF)."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        # A token is not sent by browsers on their own, so it needs no CSRF check.
+        user = ApiToken.user_for(header.removeprefix("Bearer ").strip())
+        if user is None:
+            raise Refused(401, "invalid API token")
+        return user
+    if not request.user.is_authenticated:
+        raise Refused(401, "log in, or send an API token: Authorization: Bearer <token>")
+    if request.method == "POST":
+        # A cookie is sent by the browser whoever asks it to: check CSRF as Django's own views do.
+        rejected = CsrfViewMiddleware(lambda request: None).process_view(request, None, (), {})
+        if rejected is not None:
+            raise Refused(403, "CSRF token missing or incorrect")
+    return request.user
+
+
+def refused(error: Refused) -> JsonResponse:
+    response = JsonResponse({"error": error.message}, status=error.status)
+    if error.status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def describe(task: Task) -> dict:
+    return {
+        "id": str(task.pk),
+        "task": task.name,
+        "queue": task.queue_name,
+        "priority": task.priority,
+        "status": task.status,
+        "django_status": DJANGO_STATUS[task.status],
+        "attempts": task.attempts,
+        "result": task.result,
+        "error": task.error,
+        "enqueued_at": task.created_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "url": reverse("task-status", args=[task.pk]),
+    }
+
+
+@csrf_exempt  # checked in caller(), for sessions only
+@require_POST
+def enqueue_task(request):
+    try:
+        user = caller(request)
+    except Refused as error:
+        return refused(error)
+    try:
+        body = json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return JsonResponse({"error": f"the body is not valid JSON: {error}"}, status=400)
+    if not isinstance(body, dict) or not isinstance(body.get("task"), str):
+        return JsonResponse(
+            {"error": 'send a JSON object like {"task": "greet", "kwargs": {"name": "Ada"}}'},
+            status=400,
+        )
+    using = {"priority": body.get("priority"), "queue_name": body.get("queue")}
+    try:
+        task = enqueue(
+            body["task"],
+            body.get("kwargs"),
+            args=body.get("args"),
+            key=body.get("key"),
+            enqueued_by=user,
+            **{option: value for option, value in using.items() if value is not None},
+        )
+    except (UnknownTask, InvalidArguments, InvalidTask, TypeError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        return JsonResponse({"error": str(message)}, status=400)
+    return JsonResponse(describe(task), status=201)
+
+
+@require_GET
+def task_status(request, task_id: int):
+    try:
+        user = caller(request)
+    except Refused as error:
+        return refused(error)
+    tasks = Task.objects.all() if user.is_staff else Task.objects.filter(enqueued_by=user)
+    task = tasks.filter(pk=task_id).first()
+    if task is None:
+        return JsonResponse({"error": f"no task {task_id} of yours"}, status=404)
+    return JsonResponse(describe(task))

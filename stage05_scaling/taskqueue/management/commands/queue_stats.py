@@ -1,0 +1,48 @@
+"""`python manage.py queue_stats [--json]`: the queue's numbers, as the health endpoint has them."""
+
+import json
+
+from django.core.management.base import BaseCommand
+
+from taskqueue.stats import queue_stats
+from workshop.demo import print_table
+
+
+class Command(BaseCommand):
+    help = "Depth by queue and status, oldest waiting task, throughput, dead rows of the table."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="print JSON, for scripts"
+        )
+
+    def handle(self, *, as_json: bool, **_):
+        stats = queue_stats()
+        if as_json:
+            self.stdout.write(dumps(stats))
+            return
+        statuses = sorted({status for counts in stats["by_queue"].values() for status in counts})
+        print_table(
+            "Tasks by queue and status",
+            ["queue", *statuses],
+            [
+                [queue, *(counts.get(status, 0) for status in statuses)]
+                for queue, counts in sorted(stats["by_queue"].items())
+            ],
+        )
+        table = stats["table"]
+        print_table(
+            "The queue now",
+            ["", "value"],
+            [
+                ["finished per second, last minute", stats["tasks_per_second"]],
+                ["oldest due task waiting, s", stats["oldest_queued_seconds"]],
+                ["dead rows in the table (vacuum pending)", table["dead_rows"]],
+                ["live rows in the table", table["live_rows"]],
+                ["seconds since the last vacuum", table["seconds_since_vacuum"]],
+            ],
+        )
+
+
+def dumps(stats: dict) -> str:
+    return json.dumps(stats, indent=2, sort_keys=True)

@@ -1,0 +1,42 @@
+"""The queue as Prometheus metrics, read from the table at each scrape (stats.py).
+
+Alert on these, for example: `taskqueue_oldest_queued_seconds > 300` (tasks wait too long: add
+workers), `taskqueue_tasks{status="DEAD"}` rising (a task keeps failing), or
+`taskqueue_table_dead_rows` far above `taskqueue_table_live_rows` (autovacuum is behind).
+"""
+
+from prometheus_client.core import GaugeMetricFamily
+
+from taskqueue.stats import queue_stats
+
+
+class QueueCollector:
+    def collect(self):
+        stats = queue_stats()
+        tasks = GaugeMetricFamily(
+            "taskqueue_tasks", "Tasks in the table, by queue and status", labels=["queue", "status"]
+        )
+        for queue, statuses in sorted(stats["by_queue"].items()):
+            for status, count in sorted(statuses.items()):
+                tasks.add_metric([queue, status], count)
+        yield tasks
+        yield GaugeMetricFamily(
+            "taskqueue_oldest_queued_seconds",
+            "How long the oldest due task has waited to start",
+            value=stats["oldest_queued_seconds"],
+        )
+        yield GaugeMetricFamily(
+            "taskqueue_finished_per_second",
+            "Tasks finished per second, over the last minute",
+            value=stats["tasks_per_second"],
+        )
+        yield GaugeMetricFamily(
+            "taskqueue_table_dead_rows",
+            "Dead row versions in the task table, waiting for vacuum",
+            value=stats["table"]["dead_rows"],
+        )
+        yield GaugeMetricFamily(
+            "taskqueue_table_live_rows",
+            "Live rows in the task table",
+            value=stats["table"]["live_rows"],
+        )

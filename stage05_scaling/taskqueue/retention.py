@@ -1,0 +1,49 @@
+"""Retention: delete finished tasks once they are old enough to be of no more use.
+
+A queue table that keeps every task grows for ever: its indexes grow, vacuum takes longer, and
+the admin and the stats slow down. DONE and CANCELLED tasks older than
+TASKQUEUE_KEEP_FINISHED_DAYS go; FAILED and DEAD ones stay until someone has looked at them
+(retried or deleted them in the admin), since they are the ones that need a person.
+
+Deleting runs in small batches, each its own short transaction, so that pruning a million rows
+never holds locks or bloats the table in one long stroke.
+"""
+
+from django.conf import settings
+from django.db import connection, transaction
+
+RETENTION_LOCK = 0x7A5C_0005  # as the rescuer's lock: one pruning worker at a time
+PRUNE = """
+DELETE FROM taskqueue_task WHERE id IN (
+    SELECT id FROM taskqueue_task
+    WHERE finished_at < now() - make_interval(secs => %s) AND status IN ('DONE', 'CANCELLED')
+    LIMIT %s
+)
+"""
+
+
+def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | None = None) -> int:
+    """Delete finished tasks older than the cutoff; return how many were deleted."""
+    deleted, batches = 0, 0
+    while max_batches is None or batches < max_batches:
+        with connection.cursor() as cursor:
+            cursor.execute(PRUNE, [older_than_seconds, batch])
+            count = cursor.rowcount
+        deleted += count
+        batches += 1
+        if count < batch:
+            break
+    return deleted
+
+
+def prune_a_little() -> int:
+    """A worker's share of the pruning, now and then: one batch, if no other worker is at it
+    and retention is on (TASKQUEUE_KEEP_FINISHED_DAYS > 0)."""
+    days = settings.TASKQUEUE_KEEP_FINISHED_DAYS
+    if days <= 0:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RETENTION_LOCK])
+        if not cursor.fetchone()[0]:
+            return 0
+        return prune(days * 86400, max_batches=1)

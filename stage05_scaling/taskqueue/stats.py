@@ -1,0 +1,60 @@
+"""What an operator asks of a queue, answered from the table: how deep is it, how old is the
+oldest waiting task, how fast is it draining, what died, and is the table bloating?
+
+One function, `queue_stats()`, feeds the `queue_stats` command, the health endpoint, the
+Prometheus metrics and the dashboard, so that they never disagree.
+"""
+
+from django.db import connection
+
+WINDOW = 60  # seconds of finished tasks behind "tasks per second"
+
+COUNTS = """
+SELECT queue_name, status, count(*) FROM taskqueue_task GROUP BY queue_name, status
+"""
+# The partial index task_claimable holds only QUEUED rows, so this reads a small index.
+OLDEST_DUE = """
+SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0) FROM taskqueue_task
+WHERE status = 'QUEUED' AND run_after <= now()
+"""
+# task_finished (an index on finished_at) serves this.
+RECENT = """
+SELECT count(*) FROM taskqueue_task WHERE finished_at > now() - make_interval(secs => %s)
+"""
+TABLE = """
+SELECT n_live_tup, n_dead_tup,
+       extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))
+FROM pg_stat_user_tables WHERE relname = 'taskqueue_task'
+"""
+
+
+def queue_stats() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(COUNTS)
+        counts = cursor.fetchall()
+        cursor.execute(OLDEST_DUE)
+        (oldest,) = cursor.fetchone()
+        cursor.execute(RECENT, [WINDOW])
+        (recent,) = cursor.fetchone()
+        cursor.execute(TABLE)
+        live, dead, since_vacuum = cursor.fetchone() or (0, 0, None)
+    by_status: dict[str, int] = {}
+    by_queue: dict[str, dict[str, int]] = {}
+    for queue, status, count in counts:
+        by_status[status] = by_status.get(status, 0) + count
+        by_queue.setdefault(queue, {})[status] = count
+    return {
+        "by_status": by_status,
+        "by_queue": by_queue,
+        "queued": by_status.get("QUEUED", 0),
+        "in_progress": by_status.get("IN_PROGRESS", 0),
+        "dead": by_status.get("DEAD", 0),
+        "failed": by_status.get("FAILED", 0),
+        "oldest_queued_seconds": round(float(oldest), 3),
+        "tasks_per_second": round(recent / WINDOW, 2),
+        "table": {
+            "live_rows": live,
+            "dead_rows": dead,
+            "seconds_since_vacuum": None if since_vacuum is None else round(float(since_vacuum)),
+        },
+    }
