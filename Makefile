@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser loadtest demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
+.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
@@ -16,6 +16,7 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
+	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
 	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
 	@echo "make diffs     refresh diffs/ and the README excerpts after changing a stage"
@@ -51,6 +52,10 @@ browser:
 			echo "No /usr/bin/chromedriver: the dashboard test will be skipped (sudo apt-get install chromium chromium-driver)"; \
 		fi; \
 	fi
+
+# Stage 5 under fire: workers killed with SIGKILL, the database restarted; checks nothing is lost.
+chaos: $(STAMP)
+	cd stage05_scaling && ../$(PY) manage.py chaos
 
 # Stage 5's load test: locust over HTTP against 1, 2 and 4 worker processes. Writes
 # measurements/load.csv, then refreshes the stage 5 README that quotes it.

@@ -44,16 +44,18 @@ def crash_worker():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@task(queue_name="emails")
-def send_welcome_email(user_id):
+@task(queue_name="emails", max_attempts=20)
+def send_welcome_email(user_id, ms=0):
     """An idempotent side effect: the UNIQUE key makes a second run a no-op.
 
     get_or_create inserts the row only if no row has the key; if this attempt ran before (the
     worker died after sending, before marking DONE), it finds the row and sends nothing new.
+    `ms`: how long the mail server takes to answer (the chaos run uses it).
     """
     email, created = SentEmail.objects.get_or_create(
         key=f"welcome:{user_id}", defaults={"to": f"user-{user_id}@example.com"}
     )
+    time.sleep(ms / 1000)
     return "sent" if created else "already sent"
 
 

@@ -197,7 +197,7 @@ class Worker:
             task_started.send(type(definition.get_backend()), task_result=result)
             with self.shutdown.task_running():
                 value = call(definition, result, task)
-            result_json = json.dumps(value)  # a return value must be JSON, like arguments
+            result_json = encode(value)
         except Interrupted:
             # Stopped mid-task by the shutdown: the task goes back to the queue to run again.
             connection.close()  # the task may have been cut off in the middle of a query
@@ -215,7 +215,9 @@ class Worker:
         except Exception as error:
             # A failing task must never take the worker down with it.
             self.flush()  # keep the order of writes simple: earlier results first
-            outcome = record_failure(task, definition, error)
+            # A return value that is not JSON is a bug in the task: running it again won't help.
+            retry_policy = None if isinstance(error, ResultNotJSON) else definition
+            outcome = record_failure(task, retry_policy, error)
             self.heartbeat.held -= {task.id}
             events.emit(
                 f"task.{outcome.lower()}",
@@ -241,6 +243,18 @@ class Worker:
             )
             finished(result, TaskResultStatus.SUCCESSFUL)
         self.processed += 1
+
+
+class ResultNotJSON(TypeError):
+    """A task returned something that cannot be stored as JSON (a set, a model instance)."""
+
+
+def encode(value) -> str:
+    """The return value as JSON text, as Django's Tasks API requires of results."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise ResultNotJSON(f"the task's return value is not JSON: {error}") from None
 
 
 def finished(result, status) -> None:

@@ -1,0 +1,181 @@
+"""`python manage.py chaos` (`make chaos`): stage 5 under fire. 10,000 idempotent tasks, 4
+worker processes under one supervisor, a random worker killed with SIGKILL every 2 seconds for
+60 seconds, and the database restarted once half-way. Then it counts what a queue must never
+do: lose a task, leave one unfinished, or repeat a side effect.
+
+Checks (the command fails if one does not hold):
+- lost: enqueued tasks missing from the table                            must be 0
+- unfinished: tasks not DONE, FAILED or DEAD once the queue has drained  must be 0
+- duplicate executions: attempts beyond the first, over all tasks        at most kills x batch
+- duplicate side effects: e-mails recorded twice (UNIQUE key)            must be 0
+- missing side effects: DONE tasks without their e-mail                  must be 0
+"""
+
+import contextlib
+import os
+import random
+import re
+import signal
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import Count, F, Sum
+
+from taskqueue.models import SentEmail, Task
+from workshop import embedded
+from workshop.demo import console, print_table, running
+from workshop.processes import wait_until
+
+TASK = "taskqueue.tasks.send_welcome_email"
+FINISHED = [Task.Status.DONE, Task.Status.FAILED, Task.Status.DEAD]
+
+
+class Children:
+    """The supervisor's current child pids, followed through its log lines."""
+
+    def __init__(self, supervisor):
+        self.supervisor = supervisor
+        self.read = 0
+        self.pids: set[int] = set()
+
+    def current(self) -> set[int]:
+        for line in self.supervisor.lines[self.read :]:
+            if match := re.search(r"event=supervisor.ready .*pids=([\d,]+)", line):
+                self.pids = {int(pid) for pid in match.group(1).split(",")}
+            elif match := re.search(r"event=supervisor.child_exited pid=(\d+)", line):
+                self.pids.discard(int(match.group(1)))
+            elif match := re.search(r"event=supervisor.restarted old=\d+ pid=(\d+)", line):
+                self.pids.add(int(match.group(1)))
+        self.read = len(self.supervisor.lines)
+        return self.pids
+
+
+def kill_one(children: Children, rng: random.Random) -> None:
+    """SIGKILL one live worker; if none is alive right now (all being restarted), wait."""
+
+    def killed() -> bool:
+        if pids := children.current():
+            with contextlib.suppress(ProcessLookupError):  # it died a moment ago: pick again
+                os.kill(rng.choice(sorted(pids)), signal.SIGKILL)
+                return True
+        return False
+
+    wait_until(killed, timeout=60, what="a live worker to kill")
+
+
+def finished() -> int:
+    return Task.objects.filter(status__in=FINISHED).count()
+
+
+class Command(BaseCommand):
+    help = "Kill workers and restart the database under load; check that nothing is lost."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tasks", type=int, default=10_000)
+        parser.add_argument("--processes", type=int, default=4)
+        parser.add_argument("--kill-every", type=float, default=2.0, help="seconds")
+        parser.add_argument("--duration", type=float, default=60.0, help="seconds of killing")
+        parser.add_argument("--task-ms", type=int, default=20, help="how long each task works")
+        parser.add_argument("--batch-size", type=int, default=10)
+        parser.add_argument(
+            "--no-db-restart", action="store_true", help="do not restart the database"
+        )
+        parser.add_argument("--seed", type=int, help="for a repeatable choice of victims")
+
+    def handle(self, *, tasks, processes, kill_every, duration, task_ms, batch_size, **options):
+        rng = random.Random(options["seed"])
+        restart_db = not options["no_db_restart"]
+        if restart_db and os.environ.get("DATABASE_URL"):
+            console.print("DATABASE_URL is set: not restarting someone else's server.")
+            restart_db = False
+        call_command("migrate", verbosity=0)
+        Task.objects.all().delete()
+        SentEmail.objects.all().delete()
+        console.print(
+            f"{tasks:,} welcome e-mails of {task_ms} ms each, {processes} worker processes"
+            f" (batch {batch_size}, lease 2 s). A random worker is killed with SIGKILL every"
+            f" {kill_every:g} s for {duration:g} s"
+            + (", and the database restarted once half-way." if restart_db else ".")
+        )
+        worker_args = [
+            "--processes", str(processes), "--batch-size", str(batch_size), "--lease", "2",
+            "--rescue-interval", "0.5", "--poll-interval", "0.5", "-v", "1",
+        ]  # fmt: skip
+        kills = 0
+        with running(settings.BASE_DIR, worker_args, ready_lines=processes + 1) as (supervisor,):
+            children = Children(supervisor)
+            with transaction.atomic():
+                email = {"name": TASK, "queue_name": "emails", "max_attempts": 20}
+                rows = [Task(**email, kwargs={"user_id": n, "ms": task_ms}) for n in range(tasks)]
+                Task.objects.bulk_create(rows, batch_size=5_000)
+            started = time.monotonic()
+            restarted = False
+            rounds = round(duration / kill_every)  # one kill per round, however slow a round
+            for number in range(1, rounds + 1):
+                time.sleep(kill_every)
+                kill_one(children, rng)
+                kills += 1
+                elapsed = time.monotonic() - started
+                if restart_db and not restarted and number >= rounds / 2:
+                    console.print(f"{elapsed:5.1f} s: restarting the database")
+                    connection.close()
+                    log = str(embedded.PGDATA / "log")
+                    embedded.pg_ctl("-w", "-m", "fast", "restart", "-l", log)
+                    restarted = True
+                console.print(f"{elapsed:5.1f} s: {kills} kills, {finished():,} tasks finished")
+            last_kill = time.monotonic()
+            connection.close()
+            wait_until(lambda: finished() >= tasks, timeout=600, what="the queue to drain")
+            drain = time.monotonic() - last_kill
+            restarts = len(re.findall(r"event=supervisor.restarted", supervisor.output))
+            # Workers that lost the database (their loop or their LISTEN connection) and went on.
+            cut_off = r"event=(?:worker\.db_error|listener\.error) .*worker=(\S+)"
+            db_errors = len(set(re.findall(cut_off, supervisor.output)))
+        self.report(tasks, kills, restarts, db_errors, batch_size, drain, restarted)
+
+    def report(self, tasks, kills, restarts, db_errors, batch_size, drain, restarted):
+        counts = dict(Task.objects.values_list("status").annotate(n=Count("id")))
+        present = sum(counts.values())
+        reruns = Task.objects.aggregate(n=Sum(F("attempts") - 1))["n"] or 0
+        emails = SentEmail.objects.count()
+        distinct = SentEmail.objects.values("key").distinct().count()
+        done = Task.objects.filter(status="DONE").values_list("kwargs", flat=True)
+        done_keys = {f"welcome:{kwargs['user_id']}" for kwargs in done}
+        missing = len(done_keys - set(SentEmail.objects.values_list("key", flat=True)))
+        unfinished = present - sum(counts.get(status, 0) for status in FINISHED)
+        already = Task.objects.filter(result="already sent").count()
+        bound = kills * batch_size
+        checks = [
+            ["tasks lost", tasks - present, "0", tasks == present],
+            ["tasks not DONE, FAILED or DEAD", unfinished, "0", unfinished == 0],
+            ["duplicate executions (attempts beyond the first)", reruns, f"<= {bound}",
+             reruns <= bound],
+            ["duplicate side effects (e-mails sent twice)", emails - distinct, "0",
+             emails == distinct],
+            ["missing side effects (DONE, no e-mail)", missing, "0", missing == 0],
+        ]  # fmt: skip
+        print_table(
+            "Chaos: what must hold",
+            ["check", "measured", "must be", "ok"],
+            [[name, value, limit, "yes" if ok else "NO"] for name, value, limit, ok in checks],
+        )
+        print_table(
+            "Chaos: what happened",
+            ["", "value"],
+            [
+                ["workers killed with SIGKILL", kills],
+                ["workers restarted by the supervisor", restarts],
+                ["database restarted", "yes" if restarted else "no"],
+                ["workers that lost the database and reconnected", db_errors],
+                ["tasks DONE", counts.get("DONE", 0)],
+                ["tasks DEAD", counts.get("DEAD", 0)],
+                ["re-runs that found the e-mail already sent", already],
+                ["drained after the last kill, s", f"{drain:.1f}"],
+            ],
+        )
+        if not all(ok for *_, ok in checks):
+            raise CommandError("a chaos check failed: see the table above")
+        console.print("Nothing lost, nothing unfinished, no side effect twice.")
