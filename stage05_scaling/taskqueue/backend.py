@@ -17,6 +17,7 @@ Django's statuses map onto the queue's: QUEUED is READY, IN_PROGRESS is RUNNING,
 SUCCESSFUL, and FAILED, DEAD and CANCELLED are all FAILED.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.tasks import TaskResult, TaskResultStatus
@@ -24,7 +25,13 @@ from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
 from django.tasks.exceptions import TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
+from django.tasks.signals import (
+    log_task_finished,
+    log_task_started,
+    task_enqueued,
+    task_finished,
+    task_started,
+)
 
 from taskqueue import registry
 
@@ -120,3 +127,20 @@ def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
         errors=[TaskError(**error) for error in claimed.errors],
         worker_ids=claimed.worker_ids,
     )
+
+
+def worker_signals_wanted() -> bool:
+    """Whether anyone listens to task_started or task_finished besides Django's own receivers,
+    which only log (at INFO, which stage 5's settings turn off for django.tasks).
+
+    A TaskResult built and two signals sent cost more than a no-op task itself; with nobody
+    listening, the worker skips them. Asked once per batch, so a receiver connected at any
+    time is served from the next batch on."""
+    if logging.getLogger("django.tasks").isEnabledFor(logging.INFO):
+        return True
+    own = {log_task_started, log_task_finished}
+    for signal in (task_started, task_finished):
+        sync, asynchronous = signal._live_receivers(PostgresBackend)
+        if any(receiver not in own for receiver in [*sync, *asynchronous]):
+            return True
+    return False

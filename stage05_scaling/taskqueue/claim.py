@@ -70,9 +70,7 @@ def claim_batch(batch_size: int, worker_id: str, queues: list[str], lease: float
         sql, params["queue"] = ONE_QUEUE, queues[0]
     else:
         sql, params["queues"] = SOME_QUEUES, list(queues)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = run(sql, params)
     tasks = [
         Claimed(
             id,
@@ -95,6 +93,16 @@ def claim_batch(batch_size: int, worker_id: str, queues: list[str], lease: float
     # RETURNING does not keep the claim's order: restore it.
     tasks.sort(key=lambda task: (-task.priority, task.id))
     return tasks
+
+
+def run(sql: str, params) -> list[tuple]:
+    """Run one of the hot statements (the claim, the completion) on the psycopg connection
+    under Django's: parameters travel apart from the SQL, arrays in binary, and the statement
+    is prepared once and then only executed. Errors are Django's, as from any query."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
 
 
 def load(value):

@@ -11,9 +11,8 @@ run again. At-least-once already allowed that (stage 4); this makes the window a
 
 import time
 
-from django.db import connection
-
 from taskqueue import events
+from taskqueue.claim import run
 
 COMPLETE = """
 UPDATE taskqueue_task AS task
@@ -48,10 +47,8 @@ class Completions:
         If the database is away, the results stay here and the next flush tries again."""
         if not self.ids:
             return set()
-        with connection.cursor() as cursor:
-            # Two arrays, one parameter each: the statement is the same size for 1 or 1,000.
-            cursor.execute(COMPLETE, [self.ids, self.results, self.worker_id])
-            written = {row[0] for row in cursor.fetchall()}
+        # Two arrays, one parameter each: the statement is the same size for 1 or 1,000.
+        written = {row[0] for row in run(COMPLETE, [self.ids, self.results, self.worker_id])}
         for task_id in set(self.ids) - written:
             events.emit("task.lease_lost", task=task_id, worker=self.worker_id)
         flushed = set(self.ids)

@@ -20,7 +20,7 @@ from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
 from taskqueue import events, registry
-from taskqueue.backend import task_result_from_claim
+from taskqueue.backend import PostgresBackend, task_result_from_claim, worker_signals_wanted
 from taskqueue.claim import Claimed, claim_batch, release
 from taskqueue.done import Completions
 from taskqueue.leases import Heartbeat
@@ -56,6 +56,7 @@ class Worker:
         self.shutdown = Shutdown(grace, on_request=self.stopping)
         self.completions = Completions(self.id)
         self.processed = 0
+        self.signals = True  # send django.tasks' task_started/task_finished (see step())
         self._next_rescue = 0.0
         self._idle_wait = 0.0
 
@@ -127,6 +128,7 @@ class Worker:
             return True
         self._idle_wait = 0.0
         events.emit("claim", worker=self.id, tasks=len(tasks))
+        self.signals = worker_signals_wanted()
         self.heartbeat.held = frozenset(task.id for task in tasks)
         self.run_batch(tasks)
         self.flush()
@@ -193,8 +195,10 @@ class Worker:
         definition = result = None
         try:
             definition = registry.lookup(task.name)
-            result = task_result_from_claim(task, definition)
-            task_started.send(type(definition.get_backend()), task_result=result)
+            if self.signals or definition.takes_context:
+                result = task_result_from_claim(task, definition)
+            if self.signals:
+                task_started.send(PostgresBackend, task_result=result)
             with self.shutdown.task_running():
                 value = call(definition, result, task)
             result_json = encode(value)
@@ -229,7 +233,7 @@ class Worker:
                 **({"retry_in": round(task.retry_in, 3)} if outcome == "RETRY" else {}),
                 worker=self.id,
             )
-            if result is not None:
+            if self.signals and result is not None:
                 finished(result, TaskResultStatus.FAILED)
         else:
             self.completions.add(task.id, result_json)
@@ -241,7 +245,8 @@ class Worker:
                 ms=round((time.perf_counter() - started) * 1000, 3),
                 worker=self.id,
             )
-            finished(result, TaskResultStatus.SUCCESSFUL)
+            if self.signals:
+                finished(result, TaskResultStatus.SUCCESSFUL)
         self.processed += 1
 
 
@@ -261,7 +266,7 @@ def finished(result, status) -> None:
     """Django's task_finished signal, with the result as it ended (TaskResult is frozen)."""
     object.__setattr__(result, "status", status)
     object.__setattr__(result, "finished_at", timezone.now())
-    task_finished.send(type(result.task.get_backend()), task_result=result)
+    task_finished.send(PostgresBackend, task_result=result)
 
 
 def call(definition, result, task: Claimed):
