@@ -30,6 +30,14 @@ TASKQUEUE_MAX_ARGUMENTS_BYTES = env.int("TASKQUEUE_MAX_ARGUMENTS_BYTES", 64 * 10
 # Workers delete DONE and CANCELLED tasks older than this (taskqueue/retention.py); 0: never.
 TASKQUEUE_KEEP_FINISHED_DAYS = env.float("TASKQUEUE_KEEP_FINISHED_DAYS", 7)
 
+# Periodic tasks (taskqueue/schedules.py), enqueued by the workers: a "cron" expression (in
+# "timezone", UTC by default) or "every" N seconds. TASKQUEUE_SCHEDULES in the environment, as
+# JSON, replaces them: '{"hello": {"task": "greet", "every": 5}}'; '{}' turns them off.
+TASKQUEUE_SCHEDULES = env.json(
+    "TASKQUEUE_SCHEDULES",
+    {"hourly-hello": {"task": "greet", "cron": "0 * * * *", "kwargs": {"name": "World"}}},
+)
+
 # The worker's events (taskqueue/events.py) go to stdout as they are: one logfmt line each.
 LOGGING["loggers"]["taskqueue"] = {"handlers": ["stdout"], "level": "INFO", "propagate": False}  # noqa: F405
 # Django logs every task start and finish at INFO; the worker's own events say the same, once.

@@ -3,7 +3,7 @@ a selection. Everything a task carries is shown read-only and escaped by the adm
 
 from django.contrib import admin
 
-from taskqueue.models import SentEmail, Task
+from taskqueue.models import ScheduledTick, SentEmail, Task
 from taskqueue.retries import cancel, requeue
 
 
@@ -40,3 +40,12 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 admin.site.register(SentEmail)
+
+
+@admin.register(ScheduledTick)
+class ScheduledTickAdmin(admin.ModelAdmin):
+    """Which tick of which schedule ran as which task, and why a tick was skipped."""
+
+    list_display = ["schedule", "tick", "task_id", "skipped", "created_at"]
+    list_filter = ["schedule"]
+    readonly_fields = ["schedule", "tick", "task_id", "skipped", "created_at"]

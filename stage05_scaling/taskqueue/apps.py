@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -9,3 +10,7 @@ class TaskQueueConfig(AppConfig):
         # Importing every installed app's `tasks` module registers its @task functions: the
         # worker runs only what is registered (registry.py).
         autodiscover_modules("tasks")
+        from taskqueue.schedules import check_schedules
+
+        # A wrong schedule stops `manage.py worker` before it starts, saying what is wrong.
+        checks.register(check_schedules)

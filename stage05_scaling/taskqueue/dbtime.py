@@ -6,8 +6,9 @@ minute early. So every time the queue compares is computed by PostgreSQL: `now()
 interval.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 
@@ -15,3 +16,10 @@ from django.db.models.functions import Now
 def in_seconds(seconds: float) -> ExpressionWrapper:
     """The database's now() plus `seconds`, for use in a filter or an update."""
     return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
+
+
+def now() -> datetime:
+    """The database's now(): what the schedules (schedules.py) compare their ticks with."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]

@@ -5,7 +5,8 @@
 logfmt: `key=value` pairs, quoted when a value has spaces. A person reads it; Loki, Vector,
 Datadog and friends parse it without configuration. Events: worker.ready, task.claim, task.start,
 task.done, task.retry, task.failed, task.dead, task.released, task.rescued, worker.stopping,
-worker.stopped.
+worker.stopped; and the schedules' (schedules.py): schedule.enqueued, schedule.skipped,
+schedule.missed, schedule.taken.
 """
 
 import logging
@@ -17,9 +18,11 @@ LEVELS = {
     # Stage 5: one line per task is too many at thousands a second; `worker -v 2` shows them.
     "task.start": logging.DEBUG,
     "task.done": logging.DEBUG,
+    "schedule.taken": logging.DEBUG,  # a tick another worker enqueued: every worker, every tick
     "task.retry": logging.WARNING,
     "task.failed": logging.ERROR,
     "task.dead": logging.ERROR,
+    "schedule.missed": logging.WARNING,
 }
 
 

@@ -40,3 +40,10 @@ class QueueCollector:
             "Live rows in the task table",
             value=stats["table"]["live_rows"],
         )
+        since = stats["table"]["seconds_since_vacuum"]
+        if since is not None:  # never vacuumed yet: no sample rather than a made-up one
+            yield GaugeMetricFamily(
+                "taskqueue_table_seconds_since_vacuum",
+                "Seconds since the task table was last vacuumed (auto or by hand)",
+                value=since,
+            )

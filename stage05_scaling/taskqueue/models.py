@@ -141,3 +141,25 @@ class ApiToken(models.Model):
     def user_for(cls, token: str):
         found = cls.objects.filter(digest=cls.hash(token), user__is_active=True).first()
         return found.user if found else None
+
+
+class ScheduledTick(models.Model):
+    """One row per tick of a schedule (schedules.py) that a worker has handled. The UNIQUE key
+    on (schedule, tick) is what lets exactly one worker enqueue a tick, however many look.
+
+    The rows outlive the tasks: retention deletes old tasks, and a tick whose task is gone must
+    still count as done. So `task_id` is a plain number, not a foreign key."""
+
+    schedule = models.CharField(max_length=100, help_text="its name in TASKQUEUE_SCHEDULES")
+    tick = models.DateTimeField(help_text="the instant the schedule named")
+    task_id = models.BigIntegerField(null=True, blank=True, help_text="the task enqueued for it")
+    skipped = models.CharField(max_length=100, blank=True, help_text="why no task, if none")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "tick"], name="scheduledtick_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.schedule} at {self.tick:%Y-%m-%d %H:%M:%S %Z}"

@@ -5,6 +5,9 @@ the admin and the stats slow down. DONE and CANCELLED tasks older than
 TASKQUEUE_KEEP_FINISHED_DAYS go; FAILED and DEAD ones stay until someone has looked at them
 (retried or deleted them in the admin), since they are the ones that need a person.
 
+The rows of a schedule's ticks (schedules.py) go with the tasks of their age, except each
+schedule's latest: that one tells the workers where the schedule stands.
+
 Deleting runs in small batches, each its own short transaction, so that pruning a million rows
 never holds locks or bloats the table in one long stroke.
 """
@@ -20,18 +23,31 @@ DELETE FROM taskqueue_task WHERE id IN (
     LIMIT %s
 )
 """
+PRUNE_TICKS = """
+DELETE FROM taskqueue_scheduledtick WHERE id IN (
+    SELECT id FROM taskqueue_scheduledtick AS old
+    WHERE tick < now() - make_interval(secs => %s) AND EXISTS (
+        SELECT 1 FROM taskqueue_scheduledtick AS later
+        WHERE later.schedule = old.schedule AND later.tick > old.tick
+    )
+    LIMIT %s
+)
+"""
 
 
 def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | None = None) -> int:
-    """Delete finished tasks older than the cutoff; return how many were deleted."""
+    """Delete finished tasks older than the cutoff, and schedule ticks as old; return how many
+    tasks were deleted."""
     deleted, batches = 0, 0
     while max_batches is None or batches < max_batches:
         with connection.cursor() as cursor:
             cursor.execute(PRUNE, [older_than_seconds, batch])
             count = cursor.rowcount
+            cursor.execute(PRUNE_TICKS, [older_than_seconds, batch])
+            ticks = cursor.rowcount
         deleted += count
         batches += 1
-        if count < batch:
+        if count < batch and ticks < batch:
             break
     return deleted
 

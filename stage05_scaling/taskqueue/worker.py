@@ -2,7 +2,8 @@
 
 Stage 5 adds: a claim and a completion that cost one round trip per batch, not per task
 (claim.py, done.py); LISTEN/NOTIFY, so that an idle worker starts a new task at once without
-polling hard (wakeup.py); Django's Tasks API (backend.py); and `--processes N` (supervisor.py).
+polling hard (wakeup.py); Django's Tasks API (backend.py); `--processes N` (supervisor.py);
+and periodic tasks, enqueued by the workers at each tick of a schedule (schedules.py).
 """
 
 import json
@@ -27,6 +28,7 @@ from taskqueue.leases import Heartbeat
 from taskqueue.rescuer import rescue_expired
 from taskqueue.retention import prune_a_little
 from taskqueue.retries import record_failure
+from taskqueue.schedules import Scheduler
 from taskqueue.shutdown import EXIT_CLEAN, Interrupted, Shutdown
 from taskqueue.wakeup import Listener, listen_enabled
 
@@ -55,6 +57,8 @@ class Worker:
         self.wake = threading.Event()  # set by a NOTIFY, and by a stop request
         self.shutdown = Shutdown(grace, on_request=self.stopping)
         self.completions = Completions(self.id)
+        # A burst worker drains the queue and exits: it has no ticks to wait for.
+        self.scheduler = Scheduler(self.id, [] if burst else None)
         self.processed = 0
         self.signals = True  # send django.tasks' task_started/task_finished (see step())
         self._next_rescue = 0.0
@@ -75,6 +79,7 @@ class Worker:
             batch=self.batch_size,
             lease=self.lease,
             wakeup="notify" if self.listen else "poll",
+            schedules=",".join(s.name for s in self.scheduler.schedules) or "none",
         )
         retry_in = 1.0
         try:
@@ -113,11 +118,14 @@ class Worker:
                 signal=self.shutdown.signal_name,
                 processed=self.processed,
             )
+        elif self.burst:
+            events.emit("worker.drained", worker=self.id, processed=self.processed)
         return self.shutdown.exit_code
 
     def step(self) -> bool:
         """Rescue, claim, run what was claimed. False when a burst worker finds nothing due."""
         self.rescue_now_and_then()
+        self.scheduler.enqueue_due()  # at each tick of a schedule, else nothing
         self.flush()  # results left by a batch that a database error cut short
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
         tasks = claim_batch(self.batch_size, self.id, self.queues, self.lease)
@@ -136,16 +144,18 @@ class Worker:
 
     def wait_idle(self) -> None:
         """Nothing due. Listening: sleep until a NOTIFY, looking anyway every poll_interval.
-        Polling: look again soon, then less and less often, up to poll_interval."""
+        Polling: look again soon, then less and less often, up to poll_interval.
+        Either way, wake up for the next tick of a schedule."""
         # A stop request sets `requested`, then `wake`. step() cleared `wake` before the claim:
         # a request that came before the clear shows here, one after it ends the wait below.
         if self.shutdown.requested.is_set():
             return
         if self.listen:
-            self.wake.wait(self.poll_interval)
+            timeout = self.poll_interval
         else:
             self._idle_wait = min(max(self._idle_wait * 2, 0.01), self.poll_interval)
-            self.wake.wait(self._idle_wait)
+            timeout = self._idle_wait
+        self.wake.wait(min(timeout, self.scheduler.seconds_to_next_look()))
 
     def flush(self) -> None:
         if self.completions.ids:

@@ -93,7 +93,7 @@ class Command(BaseCommand):
             rows,
         )
         console.print(
-            "A woken worker starts a task in about a millisecond; a polling one only when it\n"
+            "A woken worker starts a task within a few milliseconds; a polling one only when it\n"
             "next looks. 'done' adds the write of the result."
         )
 

@@ -58,4 +58,5 @@ class Command(BaseCommand):
                 tasks = [enqueue(name, kwargs, args=args, key=key, **using) for _ in range(count)]
         except (InvalidArguments, InvalidTask) as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"enqueued {count} {name} task(s), ids {tasks[0].pk}..{tasks[-1].pk}")
+        ids = f"id {tasks[0].pk}" if count == 1 else f"ids {tasks[0].pk}..{tasks[-1].pk}"
+        self.stdout.write(f"enqueued {count} {name} task(s), {ids}")

@@ -1,6 +1,7 @@
 """`python manage.py loadtest`: the locust scenario (locustfile.py) run headless against a real
-web server (gunicorn) and 1, 2 and 4 worker processes, one after the other. It writes one row
-per worker count to measurements/load.csv, which notebooks/05_scaling.ipynb plots."""
+web server (gunicorn) and 1, 2 and 4 worker processes, one after the other. It empties the
+stage 5 queue before each, and writes one row per worker count to measurements/load.csv,
+which notebooks/05_scaling.ipynb plots and the stage README quotes."""
 
 import csv
 import socket
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from taskqueue.models import ApiToken, Task
-from workshop import REPO_ROOT
+from workshop import REPO_ROOT, excerpts
 from workshop.demo import console, print_table, running
 from workshop.processes import ManagedProcess
 
@@ -64,6 +65,10 @@ class Command(BaseCommand):
         try:
             web.wait_for("Listening at")
             for count in workers:
+                console.print(
+                    f"{count} worker process(es): {users} users for {seconds} s"
+                    " (the queue is emptied first)"
+                )
                 Task.objects.all().delete()
                 rows.append(self.run_one(count, users, seconds, task_ms, port, token, raw))
         finally:
@@ -88,6 +93,9 @@ class Command(BaseCommand):
             ],
         )
         console.print(f"wrote {output}")
+        # The stage README quotes measurements/load.csv: keep the quote in step with the file.
+        for readme in excerpts.readmes():
+            excerpts.refresh(readme)
 
     def token(self) -> str:
         from django.contrib.auth import get_user_model
