@@ -26,6 +26,14 @@ def pretend_work(ms=5):
     time.sleep(ms / 1000)
 
 
+@task
+def burn_cpu(ms=5):
+    """Computes for `ms` milliseconds (a report, an image resize): holds the GIL all along."""
+    deadline = time.perf_counter() + ms / 1000
+    while time.perf_counter() < deadline:
+        pass
+
+
 @task(retry_on=(RuntimeError,), max_attempts=3, backoff_base=0.1)
 def fail(message="this task always fails"):
     """Fails every time with a retryable error: retried twice, then DEAD."""

@@ -64,9 +64,13 @@ class Worker:
         self._next_rescue = 0.0
         self._idle_wait = 0.0
 
-    def run(self) -> int:
-        """Loop until stopped (or, with `burst`, until nothing is due); return the exit status."""
-        self.shutdown.install()
+    def run(self, signals: bool = True) -> int:
+        """Loop until stopped (or, with `burst`, until nothing is due); return the exit status.
+
+        `signals=False` leaves SIGTERM and Ctrl-C alone, for a worker run in a thread (only the
+        main thread may handle signals): `compare_threads` does that, a deployment does not."""
+        if signals:
+            self.shutdown.install()
         self.heartbeat = Heartbeat(self.id, self.lease)
         self.heartbeat.start()
         self.listener = Listener(self.wake, self.id) if self.listen else None
@@ -106,7 +110,8 @@ class Worker:
         except (OperationalError, InterfaceError) as error:
             events.emit("worker.db_error", error=str(error).strip(), worker=self.id)
         finally:
-            self.shutdown.uninstall()
+            if signals:
+                self.shutdown.uninstall()
             if self.listener:
                 self.listener.stop()
             self.heartbeat.stop()

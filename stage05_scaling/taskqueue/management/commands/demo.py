@@ -93,8 +93,8 @@ class Command(BaseCommand):
             rows,
         )
         console.print(
-            "A woken worker starts a task within a few milliseconds; a polling one only when it\n"
-            "next looks. 'done' adds the write of the result."
+            "A woken worker starts a task within a few milliseconds; a polling one only when it"
+            " next looks. 'done' adds the write of the result."
         )
 
     def sample(self, count: int) -> dict[str, list[float]]:
