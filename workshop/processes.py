@@ -7,11 +7,13 @@ processes, real signals). Waiting is always for a line the process prints, never
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from workshop import REPO_ROOT
@@ -134,3 +136,29 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
         return self.wait(timeout)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def web_server(stage_dir: Path, workers: int = 2) -> Iterator[str]:
+    """A stage's Django project served by gunicorn, as in production, on a free local port;
+    yields its base URL and stops it on the way out."""
+    port = free_port()
+    server = ManagedProcess(
+        stage_dir,
+        "config.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        f"--workers={workers}",
+        program=("-m", "gunicorn"),
+    )
+    try:
+        server.wait_for("Listening at")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -1,17 +1,21 @@
 """`python manage.py demo`: N worker processes under one supervisor take a burst of tasks, then
-an idle queue shows how fast a single new task starts: woken by NOTIFY, or found by polling."""
+single tasks enqueued over HTTP (gunicorn, POST /tasks/) show how fast a new task starts on an
+idle queue: woken by NOTIFY, or found by polling."""
 
+import json
 import random
 import time
+import urllib.request
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from taskqueue.enqueue import enqueue
-from taskqueue.models import Task
+from taskqueue.models import ApiToken, Task
 from workshop.demo import console, print_table, running, watch
+from workshop.processes import web_server
 
 BULK = 5_000  # rows per INSERT while enqueueing the burst
 
@@ -37,6 +41,22 @@ def latency_ms(ids: list[int]) -> dict[str, float]:
     return {"start": start, "done": done}
 
 
+def demo_token() -> str:
+    user, _ = get_user_model().objects.get_or_create(username="demo")
+    return ApiToken.issue(user, "demo")
+
+
+def post_task(url: str, token: str, body: dict) -> int:
+    """POST /tasks/ as any client would; the new task's id."""
+    request = urllib.request.Request(
+        f"{url}/tasks/",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(json.load(response)["id"])
+
+
 class Command(BaseCommand):
     help = "A burst of tasks over N worker processes, then enqueue-to-start latency."
 
@@ -52,9 +72,11 @@ class Command(BaseCommand):
         Task.objects.all().delete()
         self.stdout.write(
             f"The demo empties this stage's queue, starts `worker --processes {processes}` and"
-            f" enqueues {tasks:,} no-op tasks in one go.\nThen it times {samples} single tasks"
-            " on the idle queue, first with LISTEN/NOTIFY, then with polling."
+            f" enqueues {tasks:,} no-op tasks in one go.\nThen it starts the web server and"
+            f" times {samples} single tasks enqueued over HTTP on the idle queue, first with"
+            " LISTEN/NOTIFY, then with polling."
         )
+        token = demo_token()
         worker_args = ["--processes", str(processes)]
         # A supervisor says "ready" once for itself, and each of its children once more.
         ready = processes + 1 if processes > 1 else 1
@@ -67,9 +89,14 @@ class Command(BaseCommand):
             watch(f"{processes} processes", tasks, finished, workers)
             seconds = time.perf_counter() - started
             processing = seconds - enqueued  # nothing could start before the INSERT committed
-            notify = self.sample(samples)
-        with running(settings.BASE_DIR, [*worker_args, "--no-listen"], ready_lines=ready):
-            poll = self.sample(samples)
+            with web_server(settings.BASE_DIR) as url:
+                console.print(f"web: gunicorn at {url}; single tasks go in through POST /tasks/")
+                notify = self.sample(samples, url, token)
+        with (
+            running(settings.BASE_DIR, [*worker_args, "--no-listen"], ready_lines=ready),
+            web_server(settings.BASE_DIR) as url,
+        ):
+            poll = self.sample(samples, url, token)
 
         print_table(
             f"Stage 5: {tasks:,} no-op tasks, {processes} worker processes",
@@ -97,17 +124,17 @@ class Command(BaseCommand):
             " next looks. 'done' adds the write of the result."
         )
 
-    def sample(self, count: int) -> dict[str, list[float]]:
-        """Enqueue `count` tasks one at a time, each once the last is done and a random pause
-        has passed, as requests arrive: the queue is idle each time."""
+    def sample(self, count: int, url: str, token: str) -> dict[str, list[float]]:
+        """Enqueue `count` tasks over HTTP one at a time, each once the last is done and a random
+        pause has passed, as requests arrive: the queue is idle each time."""
         ids = []
         for _ in range(count):
-            task = enqueue("noop")
-            ids.append(task.pk)
+            task_id = post_task(url, token, {"task": "noop"})
+            ids.append(task_id)
             deadline = time.monotonic() + 30
-            while not Task.objects.filter(pk=task.pk, status=Task.Status.DONE).exists():
+            while not Task.objects.filter(pk=task_id, status=Task.Status.DONE).exists():
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"task {task.pk} not done after 30 s")
+                    raise TimeoutError(f"task {task_id} not done after 30 s")
                 time.sleep(0.002)
             time.sleep(random.uniform(0, 0.3))
         return latency_ms(ids)

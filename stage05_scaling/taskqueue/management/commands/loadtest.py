@@ -4,7 +4,6 @@ stage 5 queue before each, and writes one row per worker count to measurements/l
 which notebooks/05_scaling.ipynb plots and the stage README quotes."""
 
 import csv
-import socket
 from pathlib import Path
 
 from django.conf import settings
@@ -15,17 +14,11 @@ from django.db import connection
 from taskqueue.models import ApiToken, Task
 from workshop import REPO_ROOT, excerpts
 from workshop.demo import console, print_table, running
-from workshop.processes import ManagedProcess
+from workshop.processes import ManagedProcess, web_server
 
 COLUMNS = ["workers", "users", "seconds", "task_ms", "tasks_per_second"]
 COLUMNS += ["p50_ms", "p95_ms", "p99_ms", "failures"]
 SHOWN = ["workers", "tasks_per_second", "p50_ms", "p95_ms", "p99_ms", "failures"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def locust_row(stats_csv: Path) -> dict:
@@ -50,29 +43,18 @@ class Command(BaseCommand):
     def handle(self, *, workers, seconds, users, task_ms, output, **_):
         call_command("migrate", verbosity=0)
         token = self.token()
-        port = free_port()
         output.parent.mkdir(parents=True, exist_ok=True)
         raw = output.parent / "locust"
         raw.mkdir(exist_ok=True)
         rows = []
-        web = ManagedProcess(
-            settings.BASE_DIR,
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=2",
-            program=("-m", "gunicorn"),
-        )
-        try:
-            web.wait_for("Listening at")
+        with web_server(settings.BASE_DIR) as url:
             for count in workers:
                 console.print(
                     f"{count} worker process(es): {users} users for {seconds} s"
                     " (the queue is emptied first)"
                 )
                 Task.objects.all().delete()
-                rows.append(self.run_one(count, users, seconds, task_ms, port, token, raw))
-        finally:
-            web.stop()
+                rows.append(self.run_one(count, users, seconds, task_ms, url, token, raw))
         with output.open("w", newline="") as file:
             writer = csv.DictWriter(file, COLUMNS)
             writer.writeheader()
@@ -103,7 +85,7 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username="loadtest")
         return ApiToken.issue(user, "loadtest")
 
-    def run_one(self, count, users, seconds, task_ms, port, token, raw) -> dict:
+    def run_one(self, count, users, seconds, task_ms, url, token, raw) -> dict:
         # Batches of one: each task takes time, so a worker should hold only the one it runs.
         worker_args = ["--processes", str(count), "--batch-size", "1"]
         ready = count + 1 if count > 1 else 1
@@ -112,7 +94,7 @@ class Command(BaseCommand):
                 settings.BASE_DIR,
                 "-f", "locustfile.py", "--headless", "--only-summary",
                 f"--users={users}", f"--spawn-rate={users}", f"--run-time={seconds}s",
-                f"--host=http://127.0.0.1:{port}", f"--csv={raw / f'workers_{count}'}",
+                f"--host={url}", f"--csv={raw / f'workers_{count}'}",
                 env={"LOCUST_TOKEN": token, "LOCUST_TASK_MS": str(task_ms)},
                 program=("-m", "locust"),
             )  # fmt: skip
