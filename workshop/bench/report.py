@@ -4,6 +4,7 @@
 import csv
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 from workshop.bench import Row, enqueue, growth, processing
@@ -104,4 +105,5 @@ def show(rows: list[Row], title: str) -> None:
     for row in rows:
         table.add_row(*cells(row))
     # Wide even when piped (make bench | tee): a row per line is what makes it readable.
-    console.print(table, width=max(console.width, 150))
+    wide = console if console.width >= 150 else Console(width=150)
+    wide.print(table)
