@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims notebooks notebooks-clean lock clean
+.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims bench notebooks notebooks-clean lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
@@ -16,6 +16,7 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
+	@echo "make bench     stage 5 against plain SQL and other queues (measurements/bench.csv; ~10 min)"
 	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
 	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
@@ -96,6 +97,12 @@ measure-claims: $(STAMP)
 	$(PY) -m workshop.measure_claims
 	$(PY) -m workshop.excerpts --write
 
+# The benchmark (workshop/bench): writes measurements/bench.csv and bench.txt, then refreshes the
+# README that quotes bench.txt. The other queues it compares come from the `bench` extra (locked).
+bench: $(STAMP)
+	$(PY) -m workshop.bench
+	$(PY) -m workshop.excerpts --write
+
 # JupyterLab on the notebooks, with the workshop's virtual environment as the kernel.
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
@@ -106,7 +113,7 @@ notebooks-clean: $(STAMP)
 
 lock: $(STAMP)
 	$(PY) -m pip install --quiet --quiet pip-tools
-	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --extra dev --extra bench --strip-extras -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .test-results

@@ -22,12 +22,16 @@ READY = re.compile(r"\bready\b")
 
 @contextmanager
 def running(
-    stage_dir: Path, worker_args: Sequence[str], workers: int = 1, ready_lines: int = 1
+    stage_dir: Path,
+    worker_args: Sequence[str],
+    workers: int = 1,
+    ready_lines: int = 1,
+    env: dict | None = None,
 ) -> Iterator[list[ManagedProcess]]:
     """Start `workers` worker processes and wait until each has printed `ready_lines` lines
     with the word "ready" (a supervisor of N children prints N + 1); stop them all on the way
-    out."""
-    processes = [ManagedProcess(stage_dir, "worker", *worker_args) for _ in range(workers)]
+    out. `env`: added to the workers' environment (the benchmark names its database)."""
+    processes = [ManagedProcess(stage_dir, "worker", *worker_args, env=env) for _ in range(workers)]
     try:
         for process in processes:
             wait_until(

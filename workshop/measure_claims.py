@@ -2,9 +2,9 @@
 1, 2 and 4 workers and batches of 1, 10 and 100, on this machine, in one run.
 
 Each row: enqueue N no-op tasks, start the workers with `--burst` (they exit when the queue is
-empty), and divide N by the time between the first claim and the last finish, both read from the
-queue table; the median of `--repeat` runs. Writes measurements/claims.csv and
-measurements/claims.txt (quoted by stage 3's README).
+empty) behind a lock on the table, and divide N by the time from releasing the lock (all workers
+started) to the last finish, read from the queue table; the median of `--repeat` runs. Writes
+measurements/claims.csv and measurements/claims.txt (quoted by stage 3's README).
 """
 
 import argparse
@@ -19,6 +19,7 @@ import psycopg
 from rich.progress import track
 
 from workshop import REPO_ROOT
+from workshop.bench.db import gate, wait_all
 from workshop.database import server_url
 from workshop.demo import console, print_table
 from workshop.processes import ManagedProcess, run_manage
@@ -36,34 +37,42 @@ ROWS = [
 ]
 
 
-def measure(stage: str, worker_args: list[str], workers: int, batch: int, tasks: int) -> float:
-    with psycopg.connect(server_url(stage), autocommit=True) as conn:
+def measure(
+    stage: str, worker_args: list[str], workers: int, batch: int, tasks: int, database: str = ""
+) -> float:
+    """Tasks/s of `workers` burst workers of `stage` on `tasks` no-op tasks, from the instant
+    all of them stand at their first claim (the gate: Python's start-up is left out) to the
+    last task finished. `database`: another than the stage's own (the benchmark's)."""
+    database = database or stage
+    env = {"WORKSHOP_DB_NAME": database}
+    with psycopg.connect(server_url(database), autocommit=True) as conn:
         conn.execute("TRUNCATE taskqueue_task, taskqueue_execution")
-    run_manage(stage, "enqueue", "noop", "--count", str(tasks))
-    processes = [
-        ManagedProcess(
-            REPO_ROOT / stage,
-            "worker",
-            "--burst",
-            "--batch-size",
-            str(batch),
-            "--verbosity",
-            "0",
-            *worker_args,
-        )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        if process.wait(timeout=600) != 0:
-            raise RuntimeError(f"a worker failed:\n{process.output}")
-    with psycopg.connect(server_url(stage)) as conn:
-        done, seconds = conn.execute(
-            "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at))"
+    wait_all([ManagedProcess(REPO_ROOT / stage, "enqueue", "noop", "--count", str(tasks), env=env)])
+    with gate(database, "taskqueue_task") as open_gate:
+        processes = [
+            ManagedProcess(
+                REPO_ROOT / stage,
+                "worker",
+                "--burst",
+                "--batch-size",
+                str(batch),
+                "--verbosity",
+                "0",
+                *worker_args,
+                env=env,
+            )
+            for _ in range(workers)
+        ]
+        opened = open_gate(workers, processes)
+    wait_all(processes)
+    with psycopg.connect(server_url(database)) as conn:
+        done, last = conn.execute(
+            "SELECT count(*), extract(epoch FROM max(finished_at))"
             " FROM taskqueue_task WHERE status = 'DONE'"
         ).fetchone()
     if done != tasks:
         raise RuntimeError(f"{stage}: {done} of {tasks} tasks done")
-    return tasks / float(seconds)
+    return tasks / (float(last) - opened)
 
 
 def main(argv: list[str]) -> int:

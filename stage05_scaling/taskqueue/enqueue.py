@@ -2,6 +2,7 @@
 
     greet.enqueue(name="Ada")                          # Django's API (backend.py)
     enqueue("greet", {"name": "Ada"}, key="greet:ada")  # by name, with an idempotency key
+    enqueue_many("greet", [{"name": "Ada"}, {"name": "Bob"}])  # many at once, with COPY
 
 Either is an INSERT, so it obeys the caller's transaction: enqueued inside
 `transaction.atomic()`, the task becomes visible to workers when that transaction commits, and
@@ -12,7 +13,7 @@ an idle worker at once.
 import json
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from taskqueue import registry
 from taskqueue.models import Task
@@ -78,3 +79,39 @@ def enqueue(name: str, kwargs=None, *, args=None, key=None, enqueued_by=None, **
     if using:
         definition = definition.using(**using)  # validated by the backend here
     return insert(definition, args, kwargs, key=key, enqueued_by=enqueued_by)
+
+
+# The columns a new task needs from us; created_at and run_after are database defaults.
+COPY_TASKS = """
+COPY taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status, attempts,
+                     worker, worker_ids, error, errors)
+FROM STDIN
+"""
+
+
+def enqueue_many(name: str, kwargs_list, **using) -> int:
+    """Add one task of `name` for each kwargs dict in `kwargs_list`, in one COPY; return how
+    many. `using` as for enqueue(). All or nothing: every argument is checked before a row is
+    sent, and the COPY runs in the caller's transaction (or its own).
+
+    COPY streams the rows in one statement: no SQL to parse per row, no round trip per row.
+    The NOTIFY trigger fires once for the statement, as for a bulk INSERT."""
+    definition = registry.lookup(name)
+    if using:
+        definition = definition.using(**using)
+    if definition.run_after is not None:
+        raise InvalidArguments("enqueue_many takes no run_after: use enqueue() for those")
+    payloads = [check_arguments(None, kwargs) for kwargs in kwargs_list]
+    fixed = (definition.module_path, definition.queue_name, definition.priority)
+    after = (definition.max_attempts, Task.Status.QUEUED, 0, "", "[]", "", "[]")
+    connection.ensure_connection()
+    # Django's connection wraps a psycopg one: COPY is psycopg's, the errors stay Django's.
+    with (
+        transaction.atomic(),
+        connection.wrap_database_errors,
+        connection.connection.cursor() as cursor,
+        cursor.copy(COPY_TASKS) as copy,
+    ):
+        for args, kwargs in payloads:
+            copy.write_row((*fixed, json.dumps(args), json.dumps(kwargs), *after))
+    return len(payloads)

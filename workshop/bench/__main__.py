@@ -1,0 +1,115 @@
+"""`python -m workshop.bench [--quick] [--only FAMILY,...]`: run the benchmark, print the
+table, write measurements/bench.csv and bench.txt. See workshop/bench/__init__.py."""
+
+import argparse
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workshop import REPO_ROOT
+from workshop.bench import Row, enqueue, growth, latency, pgbench, processing, report, skipped
+from workshop.bench.db import STAGE5, STAGE5_DB, migrate, server_version
+from workshop.demo import console
+
+FAMILIES = {
+    "enqueue": enqueue.steps,
+    "processing": processing.steps,
+    "latency": latency.steps,
+    "growth": growth.steps,
+    "pgbench": pgbench.steps,
+}
+
+
+@dataclass
+class Sizes:
+    tasks: int = 20_000  # per processing row
+    # Rows that commit once per task (batch 1, stages 2 and 3) run at hundreds a second here.
+    slow_tasks: int = 5_000
+    enqueue_one: int = 5_000
+    enqueue_bulk: int = 100_000
+    latency_samples: int = 50
+    poll_samples: int = 20
+    growth_rows: int = 1_000_000
+    alternative_tasks: int = 5_000
+
+
+QUICK = Sizes(300, 300, 100, 1_000, 5, 3, 2_000, 200)
+
+
+def alternatives_steps(sizes: Sizes) -> list:
+    # Imported here: the alternatives are an optional dependency group (`pip install .[bench]`).
+    from workshop.bench.alternatives import steps
+
+    return steps(sizes)
+
+
+FAMILIES["alternatives"] = alternatives_steps
+
+
+def run_steps(steps: list) -> list[Row]:
+    """Each step returns rows; one that fails becomes a `skipped` row and the run goes on."""
+    rows = []
+    columns = [TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("benchmark", total=len(steps))
+        for family, label, step in steps:
+            progress.update(bar, description=label)
+            try:
+                rows += step()
+            except Exception as error:  # a failed row must not end the run
+                lines = str(error).strip().splitlines() or [type(error).__name__]
+                rows.append(skipped(family, label, lines[-1][:120]))
+                progress.console.print(f"[yellow]{label}: failed: {error}")
+            progress.advance(bar)
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it works")
+    parser.add_argument("--only", help=f"comma-separated families: {', '.join(FAMILIES)}")
+    parser.add_argument("--tasks", type=int, help="tasks per processing row (default 20,000)")
+    parser.add_argument("--growth-rows", type=int, help="finished rows (default 1,000,000)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "measurements")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    sizes.tasks = args.tasks or sizes.tasks
+    sizes.growth_rows = args.growth_rows or sizes.growth_rows
+    families = args.only.split(",") if args.only else list(FAMILIES)
+    if unknown := set(families) - set(FAMILIES):
+        parser.error(f"no such family: {', '.join(sorted(unknown))}")
+
+    migrate(STAGE5, STAGE5_DB)
+    steps = []
+    for family in families:
+        try:
+            steps += [(family, label, step) for label, step in FAMILIES[family](sizes)]
+        except ImportError as error:
+            row = skipped(family, family, f"not installed ({error}): pip install -e .[bench]")
+            steps.append((family, family, partial(list, [row])))
+    rows = run_steps(steps)
+    report.add_ratios(rows)
+    rows += report.targets(rows, sizes.growth_rows)
+
+    machine = f"{os.cpu_count()} cores, {platform.system()}, PostgreSQL {server_version()}"
+    command = "make bench" if not argv else f"python -m workshop.bench {' '.join(argv)}"
+    header = [
+        f"`{command}`, {date.today()}; {machine}",
+        "No-op tasks. One run per row on a shared machine: expect 10-30 % noise between runs.",
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_csv(rows, args.out / "bench.csv")
+    (args.out / "bench.txt").write_text(report.text_table(rows, header))
+    report.show(rows, f"Benchmark: {machine} (numbers are noisy: one run on a shared machine)")
+    console.print(f"written: {args.out / 'bench.csv'}, {args.out / 'bench.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,45 @@
+"""procrastinate: 2 `procrastinate worker --one-shot` processes, its defaults (concurrency 1,
+one job per fetch, LISTEN/NOTIFY), jobs deferred with its batch_defer."""
+
+from workshop.bench.alternatives.common import (
+    WORKERS,
+    create_database,
+    drain_behind_gate,
+    python,
+    row,
+    run_to_end,
+)
+from workshop.bench.db import connect
+
+NAME = "procrastinate, 2 worker processes"
+APP = "workshop.bench.alternatives.procrastinate_app.app"
+DATABASE = "bench_procrastinate"
+CLI = ("procrastinate", f"--app={APP}")
+DEFER = """
+import sys
+from workshop.bench.alternatives.procrastinate_app import app, noop
+with app.open():
+    noop.batch_defer(*[{}] * int(sys.argv[1]))
+"""
+
+
+def measure(count: int):
+    create_database(DATABASE)
+    with connect(DATABASE) as conn:
+        installed = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0]
+        if installed:
+            conn.execute("TRUNCATE procrastinate_jobs CASCADE")
+    if not installed:
+        run_to_end(python(*CLI, "schema", "--apply"))
+    run_to_end(python(DEFER, str(count), program=("-c",)))
+
+    def start():
+        return [python(*CLI, "worker", "--one-shot") for _ in range(WORKERS)]
+
+    def drained() -> bool:
+        with connect(DATABASE) as conn:
+            query = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+            return conn.execute(query).fetchone()[0] >= count
+
+    rate = drain_behind_gate(DATABASE, "procrastinate_jobs", start, count, drained)
+    return row(NAME, rate, f"{count:,} tasks")

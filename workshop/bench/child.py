@@ -1,0 +1,119 @@
+"""The timed parts that run inside stage 5's Django: `python -m workshop.bench.child WHAT N`,
+started from stage05_scaling/ (so `config` and `taskqueue` import) by the bench's modules.
+
+Prints one line, `result {json}`. The loops (`orm-loop`, `psycopg-loop`) are the references
+that stage 5's worker is measured against: the least Python that still claims with SKIP
+LOCKED, with none of the worker's bookkeeping (leases, results, retries, events).
+"""
+
+import json
+import os
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+import psycopg  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+from taskqueue.claim import ONE_QUEUE  # noqa: E402
+from taskqueue.done import COMPLETE  # noqa: E402
+from taskqueue.enqueue import enqueue, enqueue_many  # noqa: E402
+from taskqueue.models import Task  # noqa: E402
+
+NOOP = "taskqueue.tasks.noop"
+COLUMNS = (
+    "name, queue_name, priority, args, kwargs, max_attempts, status, attempts, worker,"
+    " worker_ids, error, errors"
+)
+NOOP_ROW = (NOOP, "default", 0, "[]", "{}", 5, "QUEUED", 0, "", "[]", "", "[]")
+
+
+def plain_connection() -> psycopg.Connection:
+    """A psycopg connection of our own, to the database Django uses (WORKSHOP_DB_NAME)."""
+    # With Django's own parameters: the same client-side binding and adapters as stage 5's
+    # statements get, so that the difference measured is the code around them.
+    return psycopg.connect(**connection.get_connection_params(), autocommit=True)
+
+
+def enqueue_one(count: int) -> None:
+    for _ in range(count):
+        enqueue("noop")  # autocommit: one transaction, one commit each
+
+
+def enqueue_bulk(count: int) -> None:
+    enqueue_many("noop", [{}] * count)
+
+
+def insert_loop(count: int) -> None:
+    sql = f"INSERT INTO taskqueue_task ({COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
+    with plain_connection() as conn:
+        for _ in range(count):
+            conn.execute(sql, NOOP_ROW)
+
+
+def plain_copy(count: int) -> None:
+    with (
+        plain_connection() as conn,
+        conn.transaction(),
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY taskqueue_task ({COLUMNS}) FROM STDIN") as copy,
+    ):
+        for _ in range(count):
+            copy.write_row(NOOP_ROW)
+
+
+def orm_loop(batch: int) -> tuple[int, float]:
+    """The bare Django ORM loop: lock a batch of ids, mark them DONE, commit. No bookkeeping."""
+    done, last = 0, time.time()
+    queued = Task.objects.filter(status=Task.Status.QUEUED)
+    while True:
+        with transaction.atomic():
+            ids = list(
+                queued.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                return done, last
+            Task.objects.filter(id__in=ids).update(status=Task.Status.DONE)
+        done, last = done + len(ids), time.time()
+
+
+def psycopg_loop(batch: int) -> tuple[int, float]:
+    """Stage 5's own claim and completion statements, from a plain psycopg loop."""
+    done, last = 0, time.time()
+    worker = f"psycopg-loop:{os.getpid()}"
+    claim = {"batch_size": batch, "worker": worker, "lease": 30.0, "queue": "default"}
+    with plain_connection() as conn:
+        while True:
+            ids = [row[0] for row in conn.execute(ONE_QUEUE, claim, prepare=True)]
+            if not ids:
+                return done, last
+            conn.execute(COMPLETE, [ids, ["null"] * len(ids), worker], prepare=True)
+            done, last = done + len(ids), time.time()
+
+
+TIMED = {
+    "enqueue-one": enqueue_one,
+    "enqueue-many": enqueue_bulk,
+    "insert-loop": insert_loop,
+    "copy": plain_copy,
+}
+LOOPS = {"orm-loop": orm_loop, "psycopg-loop": psycopg_loop}
+
+
+def main(what: str, number: int) -> None:
+    if what in TIMED:
+        started = time.perf_counter()
+        TIMED[what](number)
+        result = {"seconds": time.perf_counter() - started}
+    else:
+        done, last = LOOPS[what](number)
+        result = {"done": done, "last": last}
+    print("result " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
