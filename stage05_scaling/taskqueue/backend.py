@@ -112,7 +112,11 @@ def task_result(row, definition: QueueTask) -> TaskResult:
 
 
 def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
-    """A task the worker just claimed, as Django's TaskResult (for TaskContext and signals)."""
+    """A task the worker just claimed, as Django's TaskResult (for TaskContext and signals).
+    The claim does not fetch the attempt history (most tasks never need it): read it here."""
+    from taskqueue.models import Task
+
+    worker_ids, errors = Task.objects.values_list("worker_ids", "errors").get(pk=claimed.id)
     return TaskResult(
         task=definition,
         id=str(claimed.id),
@@ -124,8 +128,8 @@ def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
         args=claimed.args,
         kwargs=claimed.kwargs,
         backend=definition.backend,
-        errors=[TaskError(**error) for error in claimed.errors],
-        worker_ids=claimed.worker_ids,
+        errors=[TaskError(**error) for error in errors],
+        worker_ids=worker_ids,
     )
 
 

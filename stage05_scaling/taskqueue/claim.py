@@ -30,8 +30,6 @@ class Claimed:
     priority: int
     created_at: datetime
     started_at: datetime
-    worker_ids: list
-    errors: list
     worker: str = ""
     retry_in: float = 0.0
 
@@ -54,8 +52,7 @@ SET status = 'IN_PROGRESS',
 FROM next
 WHERE task.id = next.id
 RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_attempts,
-          task.queue_name, task.priority, task.created_at, task.started_at, task.worker_ids,
-          task.errors
+          task.queue_name, task.priority, task.created_at, task.started_at
 """
 # One queue: equality, so that the index `task_claimable` (queue_name first) serves the scan.
 ONE_QUEUE = CLAIM.format(queue_filter="queue_name = %(queue)s")
@@ -83,12 +80,10 @@ def claim_batch(batch_size: int, worker_id: str, queues: list[str], lease: float
             priority,
             created_at,
             started_at,
-            load(worker_ids),
-            load(errors),
             worker_id,
         )
         for (id, name, args, kwargs, attempts, max_attempts, queue_name, priority, created_at,
-             started_at, worker_ids, errors) in rows
+             started_at) in rows
     ]  # fmt: skip
     # RETURNING does not keep the claim's order: restore it.
     tasks.sort(key=lambda task: (-task.priority, task.id))
@@ -105,9 +100,14 @@ def run(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
+EMPTY = {"[]": list, "{}": dict}  # most tasks have no args or no kwargs: skip the decoder
+
+
 def load(value):
     # Django reads jsonb columns as text and decodes them itself; a raw cursor must too.
-    return json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return EMPTY[value]() if value in EMPTY else json.loads(value)
+    return value
 
 
 def release(task_ids, worker_id: str, uncount: bool) -> int:

@@ -12,6 +12,8 @@ Execution table.
 import random
 import traceback
 
+from django.db.models import F, JSONField, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -49,7 +51,8 @@ def record_failure(task, definition, error: BaseException) -> str:
     outcome = outcome_of(task, definition, error)
     changes = {
         "error": f"{type(error).__name__}: {error}",
-        "errors": [*task.errors, error_record(error)],
+        # Appended by the database (jsonb ||): the claim did not fetch the earlier ones.
+        "errors": CombinedExpression(F("errors"), "||", Value([error_record(error)], JSONField())),
         "lease_expires_at": None,
     }
     if outcome == RETRY:

@@ -6,6 +6,7 @@ polling hard (wakeup.py); Django's Tasks API (backend.py); `--processes N` (supe
 and periodic tasks, enqueued by the workers at each tick of a schedule (schedules.py).
 """
 
+import functools
 import json
 import os
 import secrets
@@ -271,6 +272,8 @@ class ResultNotJSON(TypeError):
 
 def encode(value) -> str:
     """The return value as JSON text, as Django's Tasks API requires of results."""
+    if value is None:
+        return "null"  # what most tasks return
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as error:
@@ -288,6 +291,11 @@ def call(definition, result, task: Claimed):
     """Run the task function as Django's API says: with a TaskContext first if it asks for
     one, and a coroutine function to completion."""
     args = [TaskContext(task_result=result), *task.args] if definition.takes_context else task.args
-    if iscoroutinefunction(definition.func):
+    if is_coroutine(definition.func):
         return async_to_sync(definition.func)(*args, **task.kwargs)
     return definition.func(*args, **task.kwargs)
+
+
+@functools.cache
+def is_coroutine(function) -> bool:
+    return iscoroutinefunction(function)  # asked once per function, not once per task
