@@ -16,7 +16,7 @@ help:
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
-	@echo "make bench     stage 5 against plain SQL and other queues (measurements/bench.csv; ~10 min)"
+	@echo "make bench     stage 5 against plain SQL and other queues (measurements/bench.csv; ~5 min)"
 	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
 	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"

@@ -5,6 +5,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -76,8 +77,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", help=f"comma-separated families: {', '.join(FAMILIES)}")
     parser.add_argument("--tasks", type=int, help="tasks per processing row (default 20,000)")
     parser.add_argument("--growth-rows", type=int, help="finished rows (default 1,000,000)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "measurements")
+    parser.add_argument(
+        "--out", type=Path, help="folder for bench.csv and bench.txt (default: measurements/)"
+    )
     args = parser.parse_args(argv)
+    # A quick run's numbers mean nothing: they must not replace the committed measurements
+    # (which the README quotes and the notebook plots).
+    if args.out is None:
+        quick_out = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+        args.out = quick_out if args.quick else REPO_ROOT / "measurements"
     sizes = QUICK if args.quick else Sizes()
     sizes.tasks = args.tasks or sizes.tasks
     sizes.growth_rows = args.growth_rows or sizes.growth_rows

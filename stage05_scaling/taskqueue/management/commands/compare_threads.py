@@ -3,6 +3,7 @@ threads, for three kinds of task: no-op (all the time is the queue's own work), 
 computation (holds the GIL), and 5 ms of waiting (a sleep, as an API call would). The numbers
 behind section 2 of the README."""
 
+import logging
 import threading
 import time
 
@@ -74,6 +75,8 @@ class Command(BaseCommand):
 
     def handle(self, *, noop_tasks, slow_tasks, **_):
         call_command("migrate", verbosity=0)
+        # The workers in threads log here, in this process: only what goes wrong.
+        logging.getLogger("taskqueue").setLevel(logging.WARNING)
         counts = dict(zip(KINDS, (noop_tasks, slow_tasks, slow_tasks), strict=True))
         rows = []
         for label, kind in KINDS.items():
