@@ -113,24 +113,11 @@ def task_result(row, definition: QueueTask) -> TaskResult:
 
 def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
     """A task the worker just claimed, as Django's TaskResult (for TaskContext and signals).
-    The claim does not fetch the attempt history (most tasks never need it): read it here."""
+    The claim does not fetch the attempt history (most tasks never need it): the row is read
+    here, and described as get_result() describes it."""
     from taskqueue.models import Task
 
-    worker_ids, errors = Task.objects.values_list("worker_ids", "errors").get(pk=claimed.id)
-    return TaskResult(
-        task=definition,
-        id=str(claimed.id),
-        status=TaskResultStatus.RUNNING,
-        enqueued_at=claimed.created_at,
-        started_at=claimed.started_at,
-        finished_at=None,
-        last_attempted_at=claimed.started_at,
-        args=claimed.args,
-        kwargs=claimed.kwargs,
-        backend=definition.backend,
-        errors=[TaskError(**error) for error in errors],
-        worker_ids=worker_ids,
-    )
+    return task_result(Task.objects.get(pk=claimed.id), definition)
 
 
 def worker_signals_wanted() -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import F
 
 from taskqueue.models import Task
 
@@ -113,8 +114,6 @@ def load(value):
 def release(task_ids, worker_id: str, uncount: bool) -> int:
     """Give claimed tasks back to the queue (shutdown). `uncount`: they never started, so the
     claim's attempt is taken back."""
-    from django.db.models import F
-
     changes = {"status": Task.Status.QUEUED, "worker": "", "lease_expires_at": None}
     if uncount:
         changes["attempts"] = F("attempts") - 1

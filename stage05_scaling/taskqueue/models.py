@@ -11,6 +11,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.functions import Now
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
@@ -136,6 +137,13 @@ class ApiToken(models.Model):
         token = secrets.token_urlsafe(32)
         cls.objects.create(user=user, name=name, digest=cls.hash(token))
         return token
+
+    @classmethod
+    def issue_to_service(cls, username: str) -> str:
+        """A token for a service account (the demo, the load test), created if need be without
+        a password: it can only use its tokens."""
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        return cls.issue(user, username)
 
     @classmethod
     def user_for(cls, token: str):

@@ -1,11 +1,11 @@
 """What the alternatives share: a child program per library, started behind the gate."""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from workshop import REPO_ROOT
 from workshop.bench import Row
-from workshop.bench.db import create_database, gate, wait_all
+from workshop.bench.db import connect, create_database, gate, wait_all
 from workshop.processes import ManagedProcess, wait_until
 
 GROUP = "alternatives"
@@ -43,8 +43,18 @@ def drain_behind_gate(
             worker.stop()
 
 
+def holds(database: str, query: str, *params) -> Callable[[], bool]:
+    """A condition for drain_behind_gate: `query`, which returns one boolean, asked anew."""
+
+    def check() -> bool:
+        with connect(database) as conn:
+            return bool(conn.execute(query, params).fetchone()[0])
+
+    return check
+
+
 def row(name: str, rate: float, note: str) -> Row:
     return Row(GROUP, name, rate, "tasks/s", note=note)
 
 
-__all__ = ["create_database", "python", "run_to_end", "drain_behind_gate", "row"]
+__all__ = ["create_database", "python", "run_to_end", "drain_behind_gate", "holds", "row"]

@@ -5,6 +5,7 @@ from workshop.bench.alternatives.common import (
     WORKERS,
     create_database,
     drain_behind_gate,
+    holds,
     python,
     row,
     run_to_end,
@@ -29,10 +30,8 @@ def measure(count: int):
         args = ["django", "db_worker", "--batch", "--no-reload", "--no-startup-delay"]
         return [python(*args, "-v0", env=ENV) for _ in range(WORKERS)]
 
-    def drained() -> bool:
-        with connect(DATABASE) as conn:
-            query = f"SELECT count(*) FROM {table} WHERE status = 'SUCCESSFUL'"
-            return conn.execute(query).fetchone()[0] >= count
+    succeeded = f"SELECT count(*) FROM {table} WHERE status = 'SUCCESSFUL'"
+    drained = holds(DATABASE, f"SELECT ({succeeded}) >= %s", count)
 
     rate = drain_behind_gate(DATABASE, table, start, count, drained)
     return row(NAME, rate, f"{count:,} tasks")

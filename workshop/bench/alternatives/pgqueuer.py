@@ -5,6 +5,7 @@ from workshop.bench.alternatives.common import (
     WORKERS,
     create_database,
     drain_behind_gate,
+    holds,
     python,
     row,
     run_to_end,
@@ -26,10 +27,7 @@ def measure(count: int):
         run_to_end(python(APP, "install"))
     run_to_end(python(APP, "enqueue", str(count)))
 
-    def drained() -> bool:
-        with connect(DATABASE) as conn:
-            return conn.execute("SELECT count(*) FROM pgqueuer").fetchone()[0] == 0
-
+    drained = holds(DATABASE, "SELECT NOT EXISTS (SELECT FROM pgqueuer)")
     start = lambda: [python(APP, "work") for _ in range(WORKERS)]  # noqa: E731
     rate = drain_behind_gate(DATABASE, "pgqueuer", start, count, drained)
     return row(NAME, rate, f"{count:,} tasks")

@@ -5,6 +5,7 @@ from workshop.bench.alternatives.common import (
     WORKERS,
     create_database,
     drain_behind_gate,
+    holds,
     python,
     row,
     run_to_end,
@@ -36,10 +37,8 @@ def measure(count: int):
     def start():
         return [python(*CLI, "worker", "--one-shot") for _ in range(WORKERS)]
 
-    def drained() -> bool:
-        with connect(DATABASE) as conn:
-            query = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
-            return conn.execute(query).fetchone()[0] >= count
+    succeeded = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+    drained = holds(DATABASE, f"SELECT ({succeeded}) >= %s", count)
 
     rate = drain_behind_gate(DATABASE, "procrastinate_jobs", start, count, drained)
     return row(NAME, rate, f"{count:,} tasks")

@@ -21,9 +21,10 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, F, Sum
 
+from taskqueue.enqueue import enqueue_many
 from taskqueue.models import SentEmail, Task
 from workshop import embedded
 from workshop.demo import console, print_table, running
@@ -107,10 +108,8 @@ class Command(BaseCommand):
         kills = 0
         with running(settings.BASE_DIR, worker_args, ready_lines=processes + 1) as (supervisor,):
             children = Children(supervisor)
-            with transaction.atomic():
-                email = {"name": TASK, "queue_name": "emails", "max_attempts": 20}
-                rows = [Task(**email, kwargs={"user_id": n, "ms": task_ms}) for n in range(tasks)]
-                Task.objects.bulk_create(rows, batch_size=5_000)
+            # Its @task gives it its queue ("emails") and 20 attempts.
+            enqueue_many(TASK, [{"user_id": n, "ms": task_ms} for n in range(tasks)])
             started = time.monotonic()
             restarted = False
             rounds = round(duration / kill_every)  # one kill per round, however slow a round

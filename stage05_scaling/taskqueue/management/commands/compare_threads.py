@@ -10,8 +10,9 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.db import connection
 
+from taskqueue.enqueue import enqueue_many
 from taskqueue.models import Task
 from taskqueue.worker import Worker
 from workshop.demo import print_table, running, watch
@@ -27,8 +28,7 @@ KINDS = {
 
 def enqueue_burst(name: str, kwargs: dict, count: int) -> None:
     Task.objects.all().delete()
-    with transaction.atomic():
-        Task.objects.bulk_create([Task(name=name, kwargs=kwargs) for _ in range(count)])
+    enqueue_many(name, [kwargs] * count)
 
 
 def finished() -> int:

@@ -8,7 +8,6 @@ import time
 import urllib.request
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -38,11 +37,6 @@ def latency_ms(ids: list[int]) -> dict[str, float]:
         )
         start, done = cursor.fetchone()
     return {"start": start, "done": done}
-
-
-def demo_token() -> str:
-    user, _ = get_user_model().objects.get_or_create(username="demo")
-    return ApiToken.issue(user, "demo")
 
 
 def post_task(url: str, token: str, body: dict) -> int:
@@ -75,7 +69,7 @@ class Command(BaseCommand):
             f" times {samples} single tasks enqueued over HTTP on the idle queue, first with"
             " LISTEN/NOTIFY, then with polling."
         )
-        token = demo_token()
+        token = ApiToken.issue_to_service("demo")
         worker_args = ["--processes", str(processes)]
         # A supervisor says "ready" once for itself, and each of its children once more.
         ready = processes + 1 if processes > 1 else 1

@@ -42,7 +42,7 @@ class Command(BaseCommand):
 
     def handle(self, *, workers, seconds, users, task_ms, output, **_):
         call_command("migrate", verbosity=0)
-        token = self.token()
+        token = ApiToken.issue_to_service("loadtest")
         output.parent.mkdir(parents=True, exist_ok=True)
         raw = output.parent / "locust"
         raw.mkdir(exist_ok=True)
@@ -78,12 +78,6 @@ class Command(BaseCommand):
         # The stage README quotes measurements/load.csv: keep the quote in step with the file.
         for readme in excerpts.readmes():
             excerpts.refresh(readme)
-
-    def token(self) -> str:
-        from django.contrib.auth import get_user_model
-
-        user, _ = get_user_model().objects.get_or_create(username="loadtest")
-        return ApiToken.issue(user, "loadtest")
 
     def run_one(self, count, users, seconds, task_ms, url, token, raw) -> dict:
         # Batches of one: each task takes time, so a worker should hold only the one it runs.
