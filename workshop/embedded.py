@@ -65,10 +65,14 @@ def _running(pgdata: Path) -> Server | None:
 
 
 def ensure_running(pgdata: Path = PGDATA) -> Server:
-    """Return the running server, starting it (and running initdb) the first time."""
+    """Return the running server, starting it (and running initdb) the first time. While
+    restart() holds it down, refuse instead: the caller sees a database that does not answer
+    yet, as during any restart."""
     server = _running(pgdata)
     if server is not None:
         return server
+    if _restart_hold(pgdata).exists():
+        raise RuntimeError("the embedded PostgreSQL is restarting")
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: keep the server running after this process exits.
     _package().get_server(pgdata, cleanup_mode=None)
@@ -76,6 +80,10 @@ def ensure_running(pgdata: Path = PGDATA) -> Server:
     if server is None:
         raise RuntimeError(f"embedded PostgreSQL did not start; see {pgdata / 'log'}")
     return server
+
+
+def _restart_hold(pgdata: Path) -> Path:
+    return pgdata.with_name(pgdata.name + ".restarting")
 
 
 def _server_user() -> str | None:
@@ -93,6 +101,23 @@ def stop(pgdata: Path = PGDATA) -> bool:
         return False
     pg_ctl("-w", "-m", "fast", "stop", pgdata=pgdata)
     return True
+
+
+def restart(pgdata: Path = PGDATA) -> None:
+    """Stop the server (fast: connections are cut, as in a real restart) and start it again.
+
+    Clients that connect in between would start the server themselves (ensure_running), and
+    pg_ctl, waiting for the old one to be gone, would wait for ever: a file next to the data
+    folder tells them to wait instead."""
+    server = ensure_running(pgdata)  # where its socket lives, to start it the same way
+    hold = _restart_hold(pgdata)
+    hold.touch()
+    try:
+        pg_ctl("-w", "-m", "fast", "stop", pgdata=pgdata)
+        socket = ("-o", f"-k {server.socket_dir}", "-o", '-h ""')
+        pg_ctl("-w", *socket, "-l", str(pgdata / "log"), "start", pgdata=pgdata)
+    finally:
+        hold.unlink(missing_ok=True)
 
 
 def psql_path() -> Path:

@@ -1,5 +1,6 @@
 """The task functions this stage's worker may run."""
 
+import ctypes
 import os
 import signal
 import time
@@ -22,6 +23,13 @@ def greet(name="World"):
 def pretend_work(ms=5):
     """Stands in for real work (an e-mail, an API call) by sleeping `ms` milliseconds."""
     time.sleep(ms / 1000)
+
+
+@register
+def hold_the_gil(seconds=1.0):
+    """Stands in for a C extension that keeps the GIL while it works: no other thread of the
+    worker runs until it returns, the heartbeat included (README, section 3)."""
+    ctypes.PyDLL(None).usleep(int(seconds * 1_000_000))
 
 
 @register(retry_on=(RuntimeError,), max_attempts=3, backoff_base=0.1)

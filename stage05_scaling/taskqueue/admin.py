@@ -3,7 +3,7 @@ a selection. Everything a task carries is shown read-only and escaped by the adm
 
 from django.contrib import admin
 
-from taskqueue.models import ScheduledTick, SentEmail, Task
+from taskqueue.models import ScheduledTick, SentEmail, Task, WorkerProcess
 from taskqueue.retries import cancel, requeue
 
 
@@ -20,6 +20,7 @@ class TaskAdmin(admin.ModelAdmin):
         "run_after",
         "worker",
         "finished_at",
+        "cancel_requested_at",
     ]
     list_filter = ["status", "queue_name", "name"]
     search_fields = ["=id", "name", "worker", "idempotency_key"]
@@ -33,13 +34,25 @@ class TaskAdmin(admin.ModelAdmin):
         count = requeue(queryset)
         self.message_user(request, f"Re-queued {count} task(s).")
 
-    @admin.action(description="Cancel selected QUEUED tasks")
+    @admin.action(description="Cancel selected tasks (queued: at once; running: stopped)")
     def cancel_selected(self, request, queryset):
         count = cancel(queryset)
         self.message_user(request, f"Cancelled {count} task(s).")
 
 
 admin.site.register(SentEmail)
+
+
+@admin.register(WorkerProcess)
+class WorkerProcessAdmin(admin.ModelAdmin):
+    """Worker processes, alive or recently gone (heartbeat.py): who runs what."""
+
+    list_display = ["id", "hostname", "pid", "task_id", "heartbeat_at", "stopped_at", "exit"]
+    list_filter = ["hostname", "stopped_at"]
+    readonly_fields = [field.name for field in WorkerProcess._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # written by the workers only
 
 
 @admin.register(ScheduledTick)

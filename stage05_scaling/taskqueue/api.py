@@ -2,6 +2,7 @@
 
     POST /tasks/        {"task": "greet", "kwargs": {"name": "Ada"}}   -> 201 {"id": "42", ...}
     GET  /tasks/42/                                                     -> 200 {"status": ...}
+    POST /tasks/42/cancel/                                              -> 202 {"status": ...}
 
 Both need a caller: a logged-in session (a browser, with Django's CSRF token on POST) or an API
 token (`Authorization: Bearer <token>`, from `manage.py create_token`). A caller sees only the
@@ -22,6 +23,7 @@ from taskqueue.backend import DJANGO_STATUS
 from taskqueue.enqueue import InvalidArguments, enqueue
 from taskqueue.models import ApiToken, Task
 from taskqueue.registry import UnknownTask
+from taskqueue.retries import cancel
 
 
 class Refused(Exception):
@@ -64,6 +66,7 @@ def describe(task: Task) -> dict:
         "status": task.status,
         "django_status": DJANGO_STATUS[task.status],
         "attempts": task.attempts,
+        "cancel_requested": task.cancel_requested_at is not None,
         "result": task.result,
         "error": task.error,
         "enqueued_at": task.created_at,
@@ -105,14 +108,36 @@ def enqueue_task(request):
     return JsonResponse(describe(task), status=201)
 
 
+def visible_to(user):
+    return Task.objects.all() if user.is_staff else Task.objects.filter(enqueued_by=user)
+
+
 @require_GET
 def task_status(request, task_id: int):
     try:
         user = caller(request)
     except Refused as error:
         return refused(error)
-    tasks = Task.objects.all() if user.is_staff else Task.objects.filter(enqueued_by=user)
-    task = tasks.filter(pk=task_id).first()
+    task = visible_to(user).filter(pk=task_id).first()
     if task is None:
         return JsonResponse({"error": f"no task {task_id} of yours"}, status=404)
     return JsonResponse(describe(task))
+
+
+@csrf_exempt  # checked in caller(), for sessions only
+@require_POST
+def cancel_task(request, task_id: int):
+    """Cancel a task: a queued one at once (200); a running one is asked to stop (202), and its
+    worker's supervisor stops it within a second or two (supervisor.py); one that has
+    finished already, 409."""
+    try:
+        user = caller(request)
+    except Refused as error:
+        return refused(error)
+    tasks = visible_to(user).filter(pk=task_id)
+    if not tasks.exists():
+        return JsonResponse({"error": f"no task {task_id} of yours"}, status=404)
+    if not cancel(tasks):
+        return JsonResponse({"error": "the task has finished: nothing to cancel"}, status=409)
+    task = tasks.get()
+    return JsonResponse(describe(task), status=200 if task.status == Task.Status.CANCELLED else 202)

@@ -7,7 +7,7 @@ stage 5 is that worker.
     # anywhere
     from django.tasks import task
 
-    @task(priority=10, max_attempts=3, retry_on=(TimeoutError,))
+    @task(priority=10, max_attempts=3, retry_on=(TimeoutError,), timeout=60)
     def send_receipt(order_id): ...
 
     result = send_receipt.enqueue(order_id=42)   # a row in taskqueue_task, committed with you
@@ -24,7 +24,7 @@ from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
-from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import (
     log_task_finished,
     log_task_started,
@@ -55,6 +55,9 @@ class QueueTask(DjangoTask):
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     backoff_base: float = 1.0  # seconds before the first retry, at most
     backoff_cap: float = 300.0  # never wait longer than this between attempts
+    # Seconds an attempt may run; past it, the worker's supervisor stops it and the attempt
+    # fails with TimeLimitExceeded (a TimeoutError: retried as `retry_on` says). None: no limit.
+    timeout: float | None = None
 
     def __post_init__(self):
         DjangoTask.__post_init__(self)  # the backend validates priority, queue, run_after
@@ -67,6 +70,12 @@ class PostgresBackend(BaseTaskBackend):
     supports_priority = True
     supports_get_result = True
     supports_async_task = True  # the worker runs coroutines with async_to_sync
+
+    def validate_task(self, task):
+        super().validate_task(task)
+        timeout = getattr(task, "timeout", None)
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise InvalidTask("timeout must be a positive number of seconds, or None.")
 
     def enqueue(self, task, args, kwargs):
         from taskqueue.enqueue import insert

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F
-
-from taskqueue.models import Task
 
 
 @dataclass(slots=True)
@@ -38,8 +35,8 @@ class Claimed:
 CLAIM = """
 WITH next AS (
     SELECT id FROM taskqueue_task
-    WHERE status = 'QUEUED' AND {queue_filter} AND run_after <= now()
-    ORDER BY queue_name, priority DESC, run_after, id
+    WHERE status = 'QUEUED' AND queue_name = %(queue)s AND run_after <= now()
+    ORDER BY priority DESC, run_after, id
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 )
@@ -48,26 +45,42 @@ SET status = 'IN_PROGRESS',
     started_at = now(),
     attempts = task.attempts + 1,
     worker = %(worker)s,
-    worker_ids = task.worker_ids || to_jsonb(%(worker)s::text),
-    lease_expires_at = now() + make_interval(secs => %(lease)s)
+    worker_ids = task.worker_ids || to_jsonb(%(worker)s::text)
 FROM next
 WHERE task.id = next.id
 RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_attempts,
           task.queue_name, task.priority, task.created_at, task.started_at
 """
-# One queue: equality, so that the index `task_claimable` (queue_name first) serves the scan.
-ONE_QUEUE = CLAIM.format(queue_filter="queue_name = %(queue)s")
-SOME_QUEUES = CLAIM.format(queue_filter="queue_name = ANY(%(queues)s)")
+# Several queues: the highest priority due task of any of them first, then the oldest, so no
+# queue waits behind another's name. The index `task_claimable` is ordered within one queue,
+# so each queue's best candidates come from an index scan of their own (LATERAL), and the
+# batch is the best of those. SKIP LOCKED inside: a row another worker holds is passed over.
+CLAIM_FROM_QUEUES = """
+WITH next AS (
+    SELECT candidate.id
+    FROM unnest(%(queues)s::text[]) AS served(queue_name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_after FROM taskqueue_task
+        WHERE status = 'QUEUED' AND queue_name = served.queue_name AND run_after <= now()
+        ORDER BY priority DESC, run_after, id
+        LIMIT %(batch_size)s
+        FOR UPDATE SKIP LOCKED
+    ) AS candidate
+    ORDER BY candidate.priority DESC, candidate.run_after, candidate.id
+    LIMIT %(batch_size)s
+)
+""" + CLAIM[CLAIM.index("UPDATE taskqueue_task") :]
 
 
-def claim_batch(batch_size: int, worker_id: str, queues: list[str], lease: float) -> list[Claimed]:
-    """Lock up to `batch_size` due tasks of `queues`, mark them IN_PROGRESS with a lease and one
-    more attempt, and commit at once (autocommit: one statement, one transaction)."""
-    params = {"batch_size": batch_size, "worker": worker_id, "lease": lease}
+def claim_batch(batch_size: int, worker_id: str, queues: list[str]) -> list[Claimed]:
+    """Lock up to `batch_size` due tasks of `queues`, mark them IN_PROGRESS with one more
+    attempt and this worker's name, and commit at once (autocommit: one statement, one
+    transaction)."""
+    params = {"batch_size": batch_size, "worker": worker_id}
     if len(queues) == 1:
-        sql, params["queue"] = ONE_QUEUE, queues[0]
+        sql, params["queue"] = CLAIM, queues[0]
     else:
-        sql, params["queues"] = SOME_QUEUES, list(queues)
+        sql, params["queues"] = CLAIM_FROM_QUEUES, list(queues)
     rows = run(sql, params)
     tasks = [
         Claimed(
@@ -111,12 +124,20 @@ def load(value):
     return value
 
 
+# Back to the queue: the attempt the claim counted taken back, with its entry in the worker
+# list, when the task never started (`uncount`).
+RELEASE = """
+UPDATE taskqueue_task
+SET status = 'QUEUED', worker = '',
+    attempts = attempts - %(uncount)s::int,
+    worker_ids = CASE WHEN %(uncount)s THEN worker_ids - -1 ELSE worker_ids END
+WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'IN_PROGRESS'
+RETURNING id
+"""
+
+
 def release(task_ids, worker_id: str, uncount: bool) -> int:
     """Give claimed tasks back to the queue (shutdown). `uncount`: they never started, so the
     claim's attempt is taken back."""
-    changes = {"status": Task.Status.QUEUED, "worker": "", "lease_expires_at": None}
-    if uncount:
-        changes["attempts"] = F("attempts") - 1
-    return Task.objects.filter(
-        pk__in=list(task_ids), worker=worker_id, status=Task.Status.IN_PROGRESS
-    ).update(**changes)
+    params = {"ids": list(task_ids), "worker": worker_id, "uncount": uncount}
+    return len(run(RELEASE, params))

@@ -5,8 +5,14 @@ a task that takes microseconds, that is nearly all the cost. So results wait her
 written together: at the end of each batch, and whenever the oldest has waited `max_wait`
 seconds, so that a slow batch does not hide finished work for long.
 
-The price: a worker that dies with results still here has its leases run out, and those tasks
-run again. At-least-once already allowed that (stage 4); this makes the window a little wider.
+The price: a worker that dies with results still here has those tasks run again (its
+supervisor gives them back, rescuer.py). At-least-once already allowed that (stage 4); this
+makes the window a little wider.
+
+A result is kept when it comes late, too: a worker given up for lost (its heartbeat stopped, a
+network cut) whose task then succeeds has its success recorded, as long as no newer attempt
+has started. The guard is the attempt, not only the worker: the rescuer may have marked the
+task DEAD or queued it for a retry meanwhile, and a success is worth more than either.
 """
 
 import time
@@ -16,10 +22,10 @@ from taskqueue.claim import run
 
 COMPLETE = """
 UPDATE taskqueue_task AS task
-SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = '',
-    lease_expires_at = NULL
-FROM unnest(%s::bigint[], %s::text[]) AS done(id, result)
-WHERE task.id = done.id AND task.worker = %s AND task.status = 'IN_PROGRESS'
+SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = ''
+FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS done(id, attempt, result)
+WHERE task.id = done.id AND task.worker = %s AND task.attempts = done.attempt
+  AND task.status IN ('IN_PROGRESS', 'QUEUED', 'DEAD')
 RETURNING task.id
 """
 
@@ -29,28 +35,31 @@ class Completions:
         self.worker_id = worker_id
         self.max_wait = max_wait
         self.ids: list[int] = []
+        self.attempts: list[int] = []
         self.results: list[str] = []  # JSON text of each return value
         self._since = 0.0
 
-    def add(self, task_id: int, result_json: str) -> None:
+    def add(self, task_id: int, attempt: int, result_json: str) -> None:
         if not self.ids:
             self._since = time.monotonic()
         self.ids.append(task_id)
+        self.attempts.append(attempt)
         self.results.append(result_json)
 
     def due(self) -> bool:
         return bool(self.ids) and time.monotonic() - self._since >= self.max_wait
 
     def flush(self) -> set[int]:
-        """Write what is waiting; return the ids written. Only rows this worker still holds
-        are changed: one whose lease ran out was rescued and belongs to another attempt now.
-        If the database is away, the results stay here and the next flush tries again."""
+        """Write what is waiting; return the ids written. Only rows of this attempt are changed:
+        a task given back and claimed again belongs to a newer attempt now. If the database
+        is away, the results stay here and the next flush tries again."""
         if not self.ids:
             return set()
-        # Two arrays, one parameter each: the statement is the same size for 1 or 1,000.
-        written = {row[0] for row in run(COMPLETE, [self.ids, self.results, self.worker_id])}
+        # Three arrays, one parameter each: the statement is the same size for 1 or 1,000.
+        params = [self.ids, self.attempts, self.results, self.worker_id]
+        written = {row[0] for row in run(COMPLETE, params)}
         for task_id in set(self.ids) - written:
-            events.emit("task.lease_lost", task=task_id, worker=self.worker_id)
+            events.emit("task.result_dropped", task=task_id, worker=self.worker_id)
         flushed = set(self.ids)
-        self.ids, self.results = [], []
+        self.ids, self.attempts, self.results = [], [], []
         return flushed

@@ -3,10 +3,13 @@
     ts=2026-11-27T10:15:03.120Z level=info event=task.retry task=42 name=fetch attempt=2 ...
 
 logfmt: `key=value` pairs, quoted when a value has spaces. A person reads it; Loki, Vector,
-Datadog and friends parse it without configuration. Events: worker.ready, task.claim, task.start,
-task.done, task.retry, task.failed, task.dead, task.released, task.rescued, worker.stopping,
-worker.stopped; and the schedules' (schedules.py): schedule.enqueued, schedule.skipped,
-schedule.missed, schedule.taken.
+Datadog and friends parse it without configuration. Events: worker.ready, claim, task.start,
+task.done, task.retry, task.failed, task.dead, task.cancelled, task.released,
+task.result_dropped, worker.stopping, worker.stopped, worker.db_error; the supervisor's
+(supervisor.py, with `supervisor=<pid>`): supervisor.ready, supervisor.child_exited,
+supervisor.restarted, supervisor.killed, supervisor.stopping, supervisor.stopped, task.stopping,
+tasks.given_back, worker.lost; and the schedules' (schedules.py): schedule.enqueued,
+schedule.skipped, schedule.missed, schedule.taken.
 """
 
 import logging
@@ -22,6 +25,8 @@ LEVELS = {
     "task.retry": logging.WARNING,
     "task.failed": logging.ERROR,
     "task.dead": logging.ERROR,
+    "worker.lost": logging.WARNING,
+    "supervisor.killed": logging.WARNING,
     "schedule.missed": logging.WARNING,
 }
 

@@ -48,9 +48,9 @@ class Task(models.Model):
     run_after = models.DateTimeField(db_default=Now())
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=5)
-    # Crash recovery: the worker renews this while it holds the task; once it has passed, the
-    # worker is presumed dead and the task is rescued.
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set by an operator to stop the task while it runs (retries.cancel): its worker's
+    # supervisor sees it at the next heartbeat and ends the task (supervisor.py).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # Enqueueing the same key twice returns the first task (see enqueue.py). NULL, not "", for
     # "no key": the partial UNIQUE index covers only the rows that have one.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
@@ -70,11 +70,12 @@ class Task(models.Model):
                 condition=models.Q(status="QUEUED"),
                 name="task_claimable",
             ),
-            # The rescuer's question: whose lease has run out?
+            # Which tasks does a worker hold? (a supervisor giving back a dead child's tasks,
+            # the rescuer looking for tasks of workers that are gone)
             models.Index(
-                fields=["lease_expires_at"],
+                fields=["worker"],
                 condition=models.Q(status="IN_PROGRESS"),
-                name="task_leased",
+                name="task_running",
             ),
             # Throughput ("finished in the last minute") and pruning ("finished before ...").
             models.Index(
@@ -99,6 +100,32 @@ class Task(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.name} ({self.status})"
+
+
+class WorkerProcess(models.Model):
+    """One row per worker process, alive or recently gone: who is working, on what, and
+    whether it is still alive (heartbeat.py).
+
+    A worker process writes its row when it starts; its supervisor (supervisor.py), a separate
+    process that no task can starve, refreshes it every half second. A row whose `expires_at`
+    has passed belongs to a process nobody vouches for any more: a machine gone, a supervisor
+    killed with its children. The rescuer (rescuer.py) then gives back what it held."""
+
+    id = models.CharField(primary_key=True, max_length=100, help_text="as in Task.worker")
+    hostname = models.CharField(max_length=200)
+    pid = models.IntegerField()
+    supervisor_pid = models.IntegerField(null=True, blank=True, help_text="none: unsupervised")
+    queues = models.JSONField(default=list)
+    started_at = models.DateTimeField(db_default=Now())
+    heartbeat_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField(help_text="past this, with no heartbeat, it counts as gone")
+    task_id = models.BigIntegerField(null=True, blank=True, help_text="the task it runs now")
+    task_started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    exit = models.CharField(max_length=100, blank=True, help_text="how it ended")
+
+    def __str__(self):
+        return self.id
 
 
 class SentEmail(models.Model):

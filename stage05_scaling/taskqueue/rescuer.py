@@ -1,74 +1,124 @@
-"""The rescuer: give tasks whose lease has expired back to the queue.
+"""Giving back the tasks of a worker process that is gone.
 
-Every worker runs it now and then, but one at a time: a transaction-level advisory lock lets
-the first worker in and makes the others skip the round. The lost attempt counts, so a task
-that kills its worker every time (a poison task) ends DEAD after its last attempt instead of
-crashing workers for ever.
+Two ways to be gone, and who notices each:
+- A child process dies (a crash, SIGKILL, the OOM killer, a task past its time limit). Its
+  supervisor sees it at once, reads what it was running from its report page (report.py) and
+  calls give_back(): no lease to wait for.
+- A worker process's row stops being refreshed: a machine or container gone, a supervisor
+  killed together with its children, a network cut. No parent is left to tell, so after the
+  lease (30 s by default) any supervisor's rescuer finds the row (rescue_lost()) and gives
+  back what it held, taking the task the row last said was running as the one that ran.
+
+Of the tasks the worker held:
+- the one it was running lost its attempt, and the attempt counts, so that a task that kills
+  its worker every time (a poison task) ends DEAD after its last attempt instead of killing
+  workers for ever. It goes back to the queue at once (retries.record_failure, `lost`). One
+  that an operator cancelled ends CANCELLED; one killed past its time limit fails as if it had
+  raised TimeLimitExceeded, and its retry policy decides.
+- the others never started (the rest of a batch), or ran and their result was not written
+  yet. They go back with the attempt that the claim counted taken back: they lost nothing.
 """
 
 from django.db import connection, transaction
-from django.db.models.functions import Now
-from django.utils import timezone
 
 from taskqueue import events
-from taskqueue.dbtime import in_seconds
 from taskqueue.models import Task
 from taskqueue.registry import TASKS
-from taskqueue.retries import backoff
+from taskqueue.report import CANCEL, TIME_LIMIT
+from taskqueue.retries import record_cancelled, record_failure
+from taskqueue.shutdown import Cancelled, TimeLimitExceeded
 
 RESCUER_LOCK = 0x7A5C_0004  # any number no other code in this database uses for a lock
 
+# The attempt the claim counted is taken back, and so is its entry in the worker list.
+UNCLAIM = """
+UPDATE taskqueue_task
+SET status = 'QUEUED', worker = '', attempts = attempts - 1, worker_ids = worker_ids - -1
+WHERE status = 'IN_PROGRESS' AND worker = %s AND id <> %s
+RETURNING id
+"""
+# Rows that nobody refreshes any more, and have not been written off yet.
+GONE = """
+SELECT id, task_id FROM taskqueue_workerprocess
+WHERE stopped_at IS NULL AND expires_at < now()
+FOR UPDATE SKIP LOCKED
+"""
+# Tasks still held by a worker that has no row at all (deleted, or written by hand).
+NO_ROW = """
+SELECT DISTINCT task.worker FROM taskqueue_task AS task
+WHERE task.status = 'IN_PROGRESS'
+  AND NOT EXISTS (SELECT 1 FROM taskqueue_workerprocess AS p WHERE p.id = task.worker)
+"""
+WRITE_OFF = """
+UPDATE taskqueue_workerprocess
+SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL
+WHERE id = %s
+"""
 
-class LeaseExpired(Exception):
-    """Recorded in a task's `errors` when its worker vanished mid-task (never raised)."""
+
+class WorkerLost(Exception):
+    """Recorded as the error of an attempt whose worker died or went silent (never raised)."""
 
 
-def rescue_expired(worker_id: str) -> list[int]:
-    """Re-queue (or bury) the tasks whose lease has run out; return their ids."""
-    now = timezone.now()
+def give_back(
+    worker_id: str, running: int | None, why: str, attempt: int | None = None, verdict: int = 0
+) -> tuple[str | None, int]:
+    """Give back every task `worker_id` holds: `running` (with its `attempt`, when known)
+    charged, the others not. `verdict`: why the supervisor stopped it, if it did (report.py).
+    Return how the running one ended (None if it was not held any more) and how many others
+    went back."""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RESCUER_LOCK])
-            if not cursor.fetchone()[0]:
-                return []  # another worker is rescuing right now
-        expired = list(
-            Task.objects.select_for_update(skip_locked=True).filter(
-                status=Task.Status.IN_PROGRESS, lease_expires_at__lt=Now()
-            )
+        outcome = None
+        held = Task.objects.select_for_update().filter(
+            pk=running or 0, worker=worker_id, status=Task.Status.IN_PROGRESS
         )
-        for task in expired:
-            lost_by = task.worker
-            message = f"lost: worker {lost_by} stopped renewing its lease"
-            changes = {
-                "error": message,
-                "errors": [
-                    *task.errors,
-                    {
-                        "exception_class_path": "taskqueue.rescuer.LeaseExpired",
-                        "traceback": message,
-                    },
-                ],
-                "lease_expires_at": None,
-            }
-            if task.attempts >= task.max_attempts:
-                changes.update(status=Task.Status.DEAD, finished_at=now)
-            else:
-                definition = TASKS.get(task.name)
-                delay = (
-                    backoff(task.attempts, definition.backoff_base, definition.backoff_cap)
-                    if definition
-                    else 0
-                )
-                changes.update(status=Task.Status.QUEUED, run_after=in_seconds(delay))
-            Task.objects.filter(pk=task.pk).update(**changes)
-            task.status = changes["status"]
-            events.emit(
-                "task.dead" if task.status == Task.Status.DEAD else "task.rescued",
-                task=task.pk,
-                name=task.name,
-                attempt=task.attempts,
-                lost_by=lost_by,
-                status=task.status,
-                worker=worker_id,
-            )
-    return [task.pk for task in expired]
+        if attempt is not None:
+            held = held.filter(attempts=attempt)
+        if task := held.first():
+            outcome = charge(task, why, verdict)
+        with connection.cursor() as cursor:
+            cursor.execute(UNCLAIM, [worker_id, running or 0])
+            returned = cursor.rowcount
+    if outcome:
+        events.emit(
+            f"task.{outcome.lower()}",
+            task=running,
+            name=task.name,
+            attempt=task.attempts,
+            error=why,
+            worker=worker_id,
+        )
+    if outcome or returned:
+        events.emit(
+            "tasks.given_back", worker=worker_id, running=running or "none", not_started=returned
+        )
+    return outcome, returned
+
+
+def charge(task: Task, why: str, verdict: int) -> str:
+    if verdict == CANCEL or task.cancel_requested_at is not None:
+        record_cancelled(task, Cancelled(why))
+        return "CANCELLED"
+    if verdict == TIME_LIMIT:
+        return record_failure(task, TASKS.get(task.name), TimeLimitExceeded(why))
+    return record_failure(task, None, WorkerLost(why), lost=True)
+
+
+def rescue_lost() -> list[str]:
+    """Give back the tasks of every worker process whose row has expired, and of any worker
+    that has no row; return their ids. One rescuer at a time: a transaction-level advisory
+    lock lets the first in and the others skip the round."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RESCUER_LOCK])
+        if not cursor.fetchone()[0]:
+            return []  # another supervisor is rescuing right now
+        cursor.execute(GONE)
+        gone = cursor.fetchall()
+        cursor.execute(NO_ROW)
+        gone += [(worker_id, None) for (worker_id,) in cursor.fetchall()]
+        for worker_id, running in gone:
+            why = f"worker {worker_id} sent no heartbeat before its lease ran out"
+            give_back(worker_id, running, why)
+            cursor.execute(WRITE_OFF, ["lost: no heartbeat", worker_id])
+            events.emit("worker.lost", worker=worker_id, running=running or "none")
+    return [worker_id for worker_id, _ in gone]

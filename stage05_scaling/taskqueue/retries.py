@@ -46,26 +46,50 @@ def error_record(error: BaseException) -> dict:
     }
 
 
-def record_failure(task, definition, error: BaseException) -> str:
-    """Store the error on the task, and send it back to the queue or to its end."""
-    outcome = outcome_of(task, definition, error)
+def record_failure(task, definition, error: BaseException, *, lost: bool = False) -> str:
+    """Store the error on the task, and send it back to the queue or to its end.
+
+    `lost`: the attempt ended with its worker (killed, or gone silent), not with an error of the
+    task's. It counts, so that a task that kills its worker every time ends DEAD, but it goes
+    back at once and keeps its place in the queue, whatever `retry_on` says: a worker's death
+    is rarely the task's fault."""
+    if lost:
+        outcome = DEAD if task.attempts >= task.max_attempts else RETRY
+        task.retry_in = 0.0
+    else:
+        outcome = outcome_of(task, definition, error)
+        if outcome == RETRY:
+            task.retry_in = backoff(task.attempts, definition.backoff_base, definition.backoff_cap)
     changes = {
         "error": f"{type(error).__name__}: {error}",
         # Appended by the database (jsonb ||): the claim did not fetch the earlier ones.
         "errors": CombinedExpression(F("errors"), "||", Value([error_record(error)], JSONField())),
-        "lease_expires_at": None,
     }
-    if outcome == RETRY:
-        task.retry_in = backoff(task.attempts, definition.backoff_base, definition.backoff_cap)
+    if outcome == RETRY and lost:
+        changes.update(status=Task.Status.QUEUED)  # it keeps its place in the queue
+    elif outcome == RETRY:
         changes.update(status=Task.Status.QUEUED, run_after=in_seconds(task.retry_in))
     else:
         changes.update(status=outcome, finished_at=timezone.now())
-    # Only while the task is still ours: if our lease ran out meanwhile, it was rescued and
-    # another attempt owns the row now.
-    Task.objects.filter(pk=task.id, worker=task.worker, status=Task.Status.IN_PROGRESS).update(
-        **changes
+    # Only this attempt's: if our worker was given up for lost meanwhile, the task was given
+    # back, and perhaps claimed again; that newer attempt owns the row now.
+    ours = Task.objects.filter(
+        pk=task.id, worker=task.worker, attempts=task.attempts, status=Task.Status.IN_PROGRESS
     )
+    ours.update(**changes)
     return outcome
+
+
+def record_cancelled(task, error: BaseException) -> None:
+    """A running task that an operator cancelled: CANCELLED, never retried."""
+    Task.objects.filter(
+        pk=task.id, worker=task.worker, attempts=task.attempts, status=Task.Status.IN_PROGRESS
+    ).update(
+        status=Task.Status.CANCELLED,
+        finished_at=timezone.now(),
+        error=f"{type(error).__name__}: {error}",
+        errors=CombinedExpression(F("errors"), "||", Value([error_record(error)], JSONField())),
+    )
 
 
 def requeue(tasks) -> int:
@@ -78,15 +102,26 @@ def requeue(tasks) -> int:
         definition = TASKS.get(task.name)
         task.max_attempts = task.attempts + (definition.max_attempts if definition else 1)
         task.status, task.run_after = Task.Status.QUEUED, Now()
-        task.finished_at, task.error = None, ""
-        task.save(update_fields=["max_attempts", "status", "run_after", "finished_at", "error"])
+        task.finished_at, task.error, task.cancel_requested_at = None, "", None
+        task.save(
+            update_fields=[
+                "max_attempts", "status", "run_after", "finished_at", "error",
+                "cancel_requested_at",
+            ]
+        )  # fmt: skip
         count += 1
     return count
 
 
 def cancel(tasks) -> int:
-    """Take QUEUED tasks off the queue (the admin action). A task already running is not
-    stopped: it finishes or fails as it would have."""
-    return tasks.filter(status=Task.Status.QUEUED).update(
+    """Cancel tasks (the admin action, `POST /tasks/<id>/cancel/`): a QUEUED one at once; a
+    running one is stopped by its worker's supervisor at its next heartbeat, and ends
+    CANCELLED (supervisor.py). Return how many."""
+    queued = tasks.filter(status=Task.Status.QUEUED).update(
         status=Task.Status.CANCELLED, finished_at=Now()
     )
+    # Second, so that a task claimed in between (no longer QUEUED) is asked to stop instead.
+    running = tasks.filter(status=Task.Status.IN_PROGRESS, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=Now()
+    )
+    return queued + running

@@ -1,6 +1,7 @@
 """The task functions this stage's worker may run: Django's own `@task`, with the retry policy
 our backend adds (backend.py: max_attempts, retry_on, backoff_base, backoff_cap)."""
 
+import ctypes
 import os
 import signal
 import time
@@ -32,6 +33,28 @@ def burn_cpu(ms=5):
     deadline = time.perf_counter() + ms / 1000
     while time.perf_counter() < deadline:
         pass
+
+
+@task
+def hold_the_gil(seconds=1.0):
+    """Stands in for a C extension that keeps the GIL while it works (many do): no other thread
+    of the worker runs until it returns. libc's usleep, called through ctypes.PyDLL, which
+    does not release the GIL around the call."""
+    ctypes.PyDLL(None).usleep(int(seconds * 1_000_000))
+
+
+@task(timeout=1.0, max_attempts=2, backoff_base=0.1)
+def slow_api_call(ms=5000):
+    """Stands in for a call to a service that sometimes hangs: its time limit (1 s) ends the
+    attempt, which fails with TimeLimitExceeded and is retried once."""
+    time.sleep(ms / 1000)
+
+
+@task(timeout=1.0, max_attempts=1)
+def stuck_in_c(seconds=30.0):
+    """Past its time limit inside C code that keeps the GIL: the worker cannot stop it, so its
+    supervisor kills the worker process."""
+    ctypes.PyDLL(None).usleep(int(seconds * 1_000_000))
 
 
 @task(retry_on=(RuntimeError,), max_attempts=3, backoff_base=0.1)

@@ -2,15 +2,14 @@
 
 Stage 5 adds: a claim and a completion that cost one round trip per batch, not per task
 (claim.py, done.py); LISTEN/NOTIFY, so that an idle worker starts a new task at once without
-polling hard (wakeup.py); Django's Tasks API (backend.py); `--processes N` (supervisor.py);
+polling hard (wakeup.py); Django's Tasks API (backend.py); a supervisor that keeps the worker
+processes running and vouches for them (supervisor.py), told by each what it runs (report.py);
 and periodic tasks, enqueued by the workers at each tick of a schedule (schedules.py).
 """
 
 import functools
 import json
 import os
-import secrets
-import socket
 import threading
 import time
 from inspect import iscoroutinefunction
@@ -21,49 +20,73 @@ from django.tasks import TaskContext, TaskResultStatus, default_task_backend
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
-from taskqueue import events, registry
+from taskqueue import events, heartbeat, registry
 from taskqueue.backend import PostgresBackend, task_result_from_claim, worker_signals_wanted
 from taskqueue.claim import Claimed, claim_batch, release
 from taskqueue.done import Completions
-from taskqueue.leases import Heartbeat
-from taskqueue.rescuer import rescue_expired
+from taskqueue.report import CANCEL, Report
+from taskqueue.rescuer import give_back
 from taskqueue.retention import prune_a_little
-from taskqueue.retries import record_failure
+from taskqueue.retries import record_cancelled, record_failure
 from taskqueue.schedules import Scheduler
-from taskqueue.shutdown import EXIT_CLEAN, Interrupted, Shutdown
+from taskqueue.shutdown import (
+    EXIT_CLEAN,
+    Cancelled,
+    Interrupted,
+    Shutdown,
+    TaskStopped,
+    TimeLimitExceeded,
+)
 from taskqueue.wakeup import Listener, listen_enabled
+
+# The defaults, stated once: the `worker` command's options take theirs from here.
+BATCH_SIZE = 100
+POLL_INTERVAL = 1.0
+LEASE = 30.0
+GRACE = 25.0
+HOUSEKEEPING_INTERVAL = 10.0
 
 
 class Worker:
     def __init__(
         self,
         queues: list[str] | None = None,
-        batch_size: int = 100,
-        poll_interval: float = 1.0,
+        batch_size: int = BATCH_SIZE,
+        poll_interval: float = POLL_INTERVAL,
         burst: bool = False,
-        lease: float = 30.0,
-        grace: float = 30.0,
-        rescue_interval: float = 10.0,
+        lease: float = LEASE,
+        grace: float = GRACE,
+        housekeeping_interval: float = HOUSEKEEPING_INTERVAL,
         listen: bool | None = None,
+        supervisor: tuple[int, Report, str] | None = None,
     ):
-        # The pid alone repeats (every container's worker is pid 1): add a random suffix.
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        """`supervisor`: (its pid, the report page it reads, the worker id it gave) when this
+        worker is a child of `manage.py worker` (supervisor.py); None for a worker that beats
+        for itself (in a thread, as compare_threads runs them)."""
+        self.supervisor_pid, self.report, self.id = supervisor or (
+            None,
+            Report(),
+            heartbeat.worker_id(os.getpid()),
+        )
         self.queues = queues or sorted(default_task_backend.queues)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.burst = burst
         self.lease = lease
-        self.rescue_interval = rescue_interval
+        self.housekeeping_interval = housekeeping_interval
         self.listen = listen_enabled() if listen is None else listen
         self.wake = threading.Event()  # set by a NOTIFY, and by a stop request
-        self.shutdown = Shutdown(grace, on_request=self.stopping)
+        self.shutdown = Shutdown(grace, on_request=self.stopping, on_stop_task=self.report.verdict)
         self.completions = Completions(self.id)
         # A burst worker drains the queue and exits: it has no ticks to wait for.
         self.scheduler = Scheduler(self.id, [] if burst else None)
         self.processed = 0
         self.signals = True  # send django.tasks' task_started/task_finished (see step())
-        self._next_rescue = 0.0
+        self._next_housekeeping = 0.0
         self._idle_wait = 0.0
+        self._registered = False
+        self._recover = False  # a database error cut a batch short
+        self._current: Claimed | None = None  # the task whose outcome is not recorded yet
 
     def run(self, signals: bool = True) -> int:
         """Loop until stopped (or, with `burst`, until nothing is due); return the exit status.
@@ -72,8 +95,10 @@ class Worker:
         main thread may handle signals): `compare_threads` does that, a deployment does not."""
         if signals:
             self.shutdown.install()
-        self.heartbeat = Heartbeat(self.id, self.lease)
-        self.heartbeat.start()
+        # A supervised worker's heartbeat is its supervisor's business (heartbeat.py).
+        self.heartbeat = None if self.supervisor_pid else heartbeat.Heartbeat(self)
+        if self.heartbeat:
+            self.heartbeat.start()
         self.listener = Listener(self.wake, self.id) if self.listen else None
         if self.listener:
             self.listener.start()
@@ -83,6 +108,7 @@ class Worker:
             queues=",".join(self.queues),
             batch=self.batch_size,
             lease=self.lease,
+            supervisor=self.supervisor_pid or "none",
             wakeup="notify" if self.listen else "poll",
             schedules=",".join(s.name for s in self.scheduler.schedules) or "none",
         )
@@ -95,9 +121,9 @@ class Worker:
                     retry_in = 1.0
                 except (OperationalError, InterfaceError) as error:
                     # The database restarts or is unreachable: wait and try again, with
-                    # backoff. What this worker held goes unrenewed and is rescued if it
-                    # stays away longer than a lease; finished results wait in completions.
-                    self.heartbeat.held = frozenset(self.completions.ids)
+                    # backoff. Finished results wait in completions; the rest of the batch is
+                    # given back once the database is back (recover()).
+                    self._recover = True
                     events.emit(
                         "worker.db_error",
                         error=str(error).strip(),
@@ -115,7 +141,9 @@ class Worker:
                 self.shutdown.uninstall()
             if self.listener:
                 self.listener.stop()
-            self.heartbeat.stop()
+            if self.heartbeat:
+                self.heartbeat.stop()
+                self.stopped_row()
         if self.shutdown.requested.is_set():
             events.emit(
                 "worker.stopped",
@@ -129,12 +157,18 @@ class Worker:
         return self.shutdown.exit_code
 
     def step(self) -> bool:
-        """Rescue, claim, run what was claimed. False when a burst worker finds nothing due."""
-        self.rescue_now_and_then()
+        """Claim, run what was claimed. False when a burst worker finds nothing due."""
+        if not self._registered:
+            # Before the first claim: a task must never be held by a worker without a row.
+            heartbeat.register(self.id, os.getpid(), self.supervisor_pid, self.queues, self.lease)
+            self._registered = True
+        if self._recover:
+            self.recover()
+        self.housekeeping_now_and_then()
         self.scheduler.enqueue_due()  # at each tick of a schedule, else nothing
         self.flush()  # results left by a batch that a database error cut short
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
-        tasks = claim_batch(self.batch_size, self.id, self.queues, self.lease)
+        tasks = claim_batch(self.batch_size, self.id, self.queues)
         if not tasks:
             if self.burst:
                 return False
@@ -143,7 +177,6 @@ class Worker:
         self._idle_wait = 0.0
         events.emit("claim", worker=self.id, tasks=len(tasks))
         self.signals = worker_signals_wanted()
-        self.heartbeat.held = frozenset(task.id for task in tasks)
         self.run_batch(tasks)
         self.flush()
         return True
@@ -165,8 +198,30 @@ class Worker:
 
     def flush(self) -> None:
         if self.completions.ids:
-            done = self.completions.flush()
-            self.heartbeat.held -= done
+            self.completions.flush()
+
+    def recover(self) -> None:
+        """After a database error cut a batch short: write the results that waited, then give
+        back what this worker still holds. Its heartbeat went on all along, so nobody else
+        would: the task whose outcome could not be written is charged, the rest not."""
+        self.flush()
+        task, self._current = self._current, None
+        give_back(
+            self.id,
+            task.id if task else None,
+            "the worker lost the database before it could record how the attempt ended",
+            attempt=task.attempts if task else None,
+        )
+        self._recover = False
+
+    def stopped_row(self) -> None:
+        """An unsupervised worker writes its own end (a supervised one's parent does)."""
+        try:
+            heartbeat.stopped(self.id, f"exit {self.shutdown.exit_code}")
+        except (OperationalError, InterfaceError):
+            pass  # the rescuer writes it off when the row expires
+        finally:
+            connection.close()
 
     def stopping(self, shutdown: Shutdown) -> None:
         self.wake.set()
@@ -174,11 +229,10 @@ class Worker:
             "worker.stopping", worker=self.id, signal=shutdown.signal_name, grace=shutdown.grace
         )
 
-    def rescue_now_and_then(self) -> None:
-        """Housekeeping, every rescue_interval: rescue expired leases, prune old tasks."""
-        if time.monotonic() >= self._next_rescue:
-            self._next_rescue = time.monotonic() + self.rescue_interval
-            rescue_expired(self.id)
+    def housekeeping_now_and_then(self) -> None:
+        """Every housekeeping_interval: prune old tasks (one worker at a time does)."""
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + self.housekeeping_interval
             if pruned := prune_a_little():
                 events.emit("tasks.pruned", tasks=pruned, worker=self.id)
 
@@ -198,12 +252,22 @@ class Worker:
         """Claimed, not started: back to the queue at once, attempt not counted."""
         if tasks:
             release([task.id for task in tasks], self.id, uncount=True)
-            self.heartbeat.held -= {task.id for task in tasks}
             events.emit(
                 "task.released", tasks=len(tasks), reason="shutdown, not started", worker=self.id
             )
 
     def execute(self, task: Claimed) -> None:
+        # From here the attempt counts as started: the supervisor reads this page (report.py).
+        # A memory write, no I/O; cleared once the outcome is recorded (the finally below).
+        self.report.running(task.id, task.attempts, None)
+        self._current = task
+        try:
+            self.run_one(task)
+            self._current = None  # its outcome is written, or waits in completions
+        finally:
+            self.report.idle()
+
+    def run_one(self, task: Claimed) -> None:
         events.emit(
             "task.start", task=task.id, name=task.name, attempt=task.attempts, worker=self.id
         )
@@ -211,18 +275,25 @@ class Worker:
         definition = result = None
         try:
             definition = registry.lookup(task.name)
+            if definition.timeout:
+                self.report.running(task.id, task.attempts, definition.timeout)
             if self.signals or definition.takes_context:
                 result = task_result_from_claim(task, definition)
             if self.signals:
                 task_started.send(PostgresBackend, task_result=result)
-            with self.shutdown.task_running():
+            with self.shutdown.task_running(task.id):
                 value = call(definition, result, task)
             result_json = encode(value)
+        except TaskStopped as stop:
+            # The supervisor stopped it: past its time limit, or cancelled by an operator.
+            connection.close()  # the task may have been cut off in the middle of a query
+            self.stopped_task(task, definition, stop)
+            if self.signals and result is not None:
+                finished(result, TaskResultStatus.FAILED)
         except Interrupted:
             # Stopped mid-task by the shutdown: the task goes back to the queue to run again.
             connection.close()  # the task may have been cut off in the middle of a query
             release([task.id], self.id, uncount=False)
-            self.heartbeat.held -= {task.id}
             events.emit(
                 "task.released",
                 task=task.id,
@@ -238,7 +309,6 @@ class Worker:
             # A return value that is not JSON is a bug in the task: running it again won't help.
             retry_policy = None if isinstance(error, ResultNotJSON) else definition
             outcome = record_failure(task, retry_policy, error)
-            self.heartbeat.held -= {task.id}
             events.emit(
                 f"task.{outcome.lower()}",
                 task=task.id,
@@ -252,7 +322,7 @@ class Worker:
             if self.signals and result is not None:
                 finished(result, TaskResultStatus.FAILED)
         else:
-            self.completions.add(task.id, result_json)
+            self.completions.add(task.id, task.attempts, result_json)
             events.emit(
                 "task.done",
                 task=task.id,
@@ -264,6 +334,24 @@ class Worker:
             if self.signals:
                 finished(result, TaskResultStatus.SUCCESSFUL)
         self.processed += 1
+
+    def stopped_task(self, task: Claimed, definition, stop: TaskStopped) -> None:
+        if stop.kind == CANCEL:
+            record_cancelled(task, Cancelled("cancelled by an operator while it ran"))
+            outcome, fields = "CANCELLED", {}
+        else:
+            error = TimeLimitExceeded(f"ran longer than its time limit of {definition.timeout:g} s")
+            outcome = record_failure(task, definition, error)
+            fields = {"retry_in": round(task.retry_in, 3)} if outcome == "RETRY" else {}
+        events.emit(
+            f"task.{outcome.lower()}",
+            task=task.id,
+            name=task.name,
+            attempt=task.attempts,
+            error="TimeLimitExceeded" if stop.kind != CANCEL else "Cancelled",
+            **fields,
+            worker=self.id,
+        )
 
 
 class ResultNotJSON(TypeError):

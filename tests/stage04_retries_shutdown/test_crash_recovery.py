@@ -151,7 +151,7 @@ def test_a_database_restart_mid_run_loses_nothing(manage):
     worker.wait_for(f"event=task.done task={tasks[10].pk} ")
 
     connection.close()  # this test's own connection goes down with the server too
-    embedded.pg_ctl("-w", "-m", "fast", "restart", "-l", str(embedded.PGDATA / "log"))
+    embedded.restart()
 
     wait_until(
         lambda: Task.objects.filter(status=Task.Status.DONE).count() == len(tasks),
@@ -161,3 +161,48 @@ def test_a_database_restart_mid_run_loses_nothing(manage):
     assert events(worker.lines, "worker.db_error")  # it noticed, waited, and reconnected
     assert worker.popen.poll() is None
     worker.stop(signal.SIGTERM)
+
+
+# What this stage does not handle, on purpose (README, section 3); stage 5 handles both.
+
+
+def test_known_limit_a_task_that_holds_the_gil_loses_its_lease_while_it_runs(manage):
+    """The heartbeat is a thread of the worker: a task that holds the GIL starves it. The
+    lease runs out while the task runs, and another worker takes it and runs it again."""
+    task = enqueue("hold_the_gil", {"seconds": 3})
+    runner = manage("worker", *FAST)
+    runner.wait_for(f"event=task.start task={task.pk} ")
+
+    watcher = manage("worker", *FAST)
+
+    watcher.wait_for(rf"event=task.start task={task.pk} name=\S+ attempt=2 ", timeout=30)
+    # ...while the first worker, alive all along, still runs it (and every later run of a
+    # task that holds the GIL longer than a lease loses its lease the same way).
+    assert runner.popen.poll() is None
+    assert "task.done" not in runner.output
+    for worker in (runner, watcher):
+        worker.stop(signal.SIGTERM)
+
+
+def test_known_limit_tasks_claimed_but_not_started_are_charged_when_the_worker_dies(manage):
+    """The rescuer cannot tell the task a dead worker was running from the ones it had only
+    claimed: each loses an attempt."""
+    running = enqueue("pretend_work", {"ms": 60_000})
+    waiting = [enqueue("noop") for _ in range(3)]  # claimed in the same batch
+    doomed = manage("worker", *FAST)
+    doomed.wait_for(f"event=task.start task={running.pk} ")
+
+    doomed.send_signal(signal.SIGKILL)
+    assert doomed.wait() == -signal.SIGKILL
+    Task.objects.filter(pk=running.pk).update(kwargs={"ms": 10})  # make its second run quick
+    rescuer = manage("worker", *FAST)
+
+    wait_until(
+        lambda: all(Task.objects.get(pk=t.pk).status == Task.Status.DONE for t in waiting),
+        what="the waiting tasks done",
+    )
+    for task in waiting:
+        task.refresh_from_db()
+        # One run (one Execution row, DONE), two attempts charged.
+        assert (outcomes(task), task.attempts) == (["DONE"], 2)
+    rescuer.stop(signal.SIGTERM)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from taskqueue import claim
 from taskqueue.done import Completions
-from taskqueue.enqueue import enqueue
+from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task
 from workshop.testing.threads import InThread
 
@@ -35,10 +35,10 @@ def test_a_row_locked_by_another_transaction_is_skipped_not_waited_for():
     holder = InThread(hold_lock_on_first)
     assert locked.wait(30)
 
-    assert ids(claim.claim_batch(10, "worker-b", ["default"], 30)) == [second.pk]
+    assert ids(claim.claim_batch(10, "worker-b", ["default"])) == [second.pk]
     release.set()
     holder.result()
-    assert ids(claim.claim_batch(10, "worker-a", ["default"], 30)) == [first.pk]
+    assert ids(claim.claim_batch(10, "worker-a", ["default"])) == [first.pk]
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_one_round_trip_claims_a_whole_batch(statements):
     connection.ensure_connection()
     statements.clear()
 
-    batch = claim.claim_batch(100, "worker-a", ["default"], 30)
+    batch = claim.claim_batch(100, "worker-a", ["default"])
 
     assert len(statements) == 1
 
@@ -70,15 +70,14 @@ def test_one_round_trip_claims_a_whole_batch(statements):
     assert Task.objects.filter(status=Task.Status.IN_PROGRESS, worker="worker-a").count() == 100
 
 
-def test_a_claim_counts_an_attempt_grants_a_lease_and_names_the_worker():
+def test_a_claim_counts_an_attempt_and_names_the_worker():
     enqueue("noop")
 
-    (task,) = claim.claim_batch(1, "worker-a", ["default"], lease=30)
+    (task,) = claim.claim_batch(1, "worker-a", ["default"])
 
     row = Task.objects.get(pk=task.id)
     assert (row.status, row.attempts, row.worker) == (Task.Status.IN_PROGRESS, 1, "worker-a")
     assert row.worker_ids == ["worker-a"]
-    assert 29 < (row.lease_expires_at - row.started_at).total_seconds() < 31
 
 
 def test_higher_priority_first_then_oldest_and_nothing_before_run_after():
@@ -88,7 +87,7 @@ def test_higher_priority_first_then_oldest_and_nothing_before_run_after():
     enqueue("noop", priority=100, run_after=timezone.now() + timedelta(hours=1))
     normal_later = enqueue("noop")
 
-    batch = claim.claim_batch(10, "worker-a", ["default"], 30)
+    batch = claim.claim_batch(10, "worker-a", ["default"])
 
     assert ids(batch) == [high.pk, normal.pk, normal_later.pk, low.pk]
 
@@ -97,16 +96,16 @@ def test_a_worker_takes_only_the_queues_it_serves():
     default = enqueue("noop")
     email = enqueue("send_welcome_email", {"user_id": 1})  # defined on queue "emails"
 
-    assert ids(claim.claim_batch(10, "worker-a", ["emails"], 30)) == [email.pk]
-    assert ids(claim.claim_batch(10, "worker-a", ["default", "emails"], 30)) == [default.pk]
+    assert ids(claim.claim_batch(10, "worker-a", ["emails"])) == [email.pk]
+    assert ids(claim.claim_batch(10, "worker-a", ["default", "emails"])) == [default.pk]
 
 
 def test_completions_mark_a_batch_done_in_one_statement(statements):
     tasks = [enqueue("greet", {"name": str(n)}) for n in range(3)]
-    claim.claim_batch(10, "worker-a", ["default"], 30)
+    claim.claim_batch(10, "worker-a", ["default"])
     done = Completions("worker-a")
     for task in tasks:
-        done.add(task.pk, f'"result {task.pk}"')
+        done.add(task.pk, 1, f'"result {task.pk}"')
 
     statements.clear()
     assert done.flush() == {task.pk for task in tasks}
@@ -114,21 +113,17 @@ def test_completions_mark_a_batch_done_in_one_statement(statements):
 
     for task in tasks:
         task.refresh_from_db()
-        assert (task.status, task.result, task.lease_expires_at) == (
-            "DONE",
-            f"result {task.pk}",
-            None,
-        )
+        assert (task.status, task.result) == ("DONE", f"result {task.pk}")
 
 
 def test_a_completion_does_not_touch_a_task_that_is_no_longer_this_worker_s():
     task = enqueue("noop")
-    claim.claim_batch(1, "worker-a", ["default"], 30)
+    claim.claim_batch(1, "worker-a", ["default"])
     # worker-a was presumed dead: the task was rescued and claimed again by worker-b.
     Task.objects.filter(pk=task.pk).update(status="QUEUED")
-    claim.claim_batch(1, "worker-b", ["default"], 30)
+    claim.claim_batch(1, "worker-b", ["default"])
     done = Completions("worker-a")
-    done.add(task.pk, "null")
+    done.add(task.pk, 1, "null")
 
     done.flush()
 
@@ -144,6 +139,58 @@ def test_nothing_is_claimed_from_a_transaction_that_has_not_committed():
     with transaction.atomic():
         enqueue("noop")
         # Another connection, as another worker has: it cannot see the uncommitted row.
-        assert InThread(claim.claim_batch, 10, "worker-b", ["default"], 30).result() == []
-    assert len(claim.claim_batch(10, "worker-b", ["default"], 30)) == 1
+        assert InThread(claim.claim_batch, 10, "worker-b", ["default"]).result() == []
+    assert len(claim.claim_batch(10, "worker-b", ["default"])) == 1
     assert connection.in_atomic_block is False
+
+
+def test_several_queues_give_the_highest_priority_first_whatever_its_queue():
+    older_low = [enqueue("noop", priority=-100) for _ in range(3)]  # queue "default"
+    urgent = enqueue("send_welcome_email", {"user_id": 1}, priority=100)  # queue "emails"
+    email = enqueue("send_welcome_email", {"user_id": 2}, priority=-100)
+
+    batch = claim.claim_batch(3, "worker-a", ["default", "emails"])
+
+    # Priority first, then age: no queue waits behind another's name.
+    assert ids(batch) == [urgent.pk, older_low[0].pk, older_low[1].pk]
+    assert ids(claim.claim_batch(10, "worker-a", ["default", "emails"])) == [
+        older_low[2].pk,
+        email.pk,
+    ]
+
+
+def test_the_claim_of_several_queues_reads_each_queue_from_the_index():
+    enqueue_many("noop", [{}] * 5000)  # queue "default"
+    enqueue_many("send_welcome_email", [{"user_id": 1}] * 5000)  # queue "emails"
+    Task.objects.update(status="DONE")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE taskqueue_task")
+        params = {"queues": ["default", "emails"], "batch_size": 10, "worker": "w"}
+        cursor.execute("EXPLAIN " + claim.CLAIM_FROM_QUEUES, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "task_claimable" in plan
+    assert "Seq Scan on taskqueue_task" not in plan
+
+
+def test_a_late_success_is_recorded_unless_a_newer_attempt_has_started():
+    task = enqueue("greet")
+    claim.claim_batch(1, "worker-a", ["default"])
+    # worker-a was given up for lost, and the task buried: its only attempt was used.
+    Task.objects.filter(pk=task.pk).update(status="DEAD")
+    done = Completions("worker-a")
+    done.add(task.pk, 1, '"late, but a success"')
+
+    assert done.flush() == {task.pk}
+
+    task.refresh_from_db()
+    assert (task.status, task.result) == ("DONE", "late, but a success")
+
+
+def test_releasing_an_unstarted_task_takes_back_its_attempt_and_its_worker_entry():
+    task = enqueue("noop")
+    claim.claim_batch(1, "worker-a", ["default"])
+
+    assert claim.release([task.pk], "worker-a", uncount=True) == 1
+
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.worker, task.worker_ids) == ("QUEUED", 0, "", [])

@@ -1,18 +1,19 @@
-"""As in stage 4: a worker killed with SIGKILL mid-task loses nothing. Its lease runs out,
-another worker's rescuer puts the task back, and it runs once more. A live worker's long task
-keeps its lease; a task that kills its worker every time ends DEAD."""
+"""A worker killed mid-task loses nothing. Its supervisor sees the death at once and gives its
+tasks back: the running one charged an attempt, the rest not. A supervisor killed with its
+children leaves their rows to expire, and another supervisor's rescuer gives their tasks
+back. A task that kills its worker every time ends DEAD."""
 
+import contextlib
 import os
+import re
 import signal
-from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
 
 from taskqueue.enqueue import enqueue
-from taskqueue.models import Task
-from taskqueue.rescuer import RESCUER_LOCK, rescue_expired
+from taskqueue.models import Task, WorkerProcess
+from taskqueue.rescuer import RESCUER_LOCK, rescue_lost
 from workshop import embedded
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
@@ -30,101 +31,107 @@ def outcomes(task):
     return [*errors, task.status]
 
 
-def test_a_task_whose_worker_is_killed_runs_exactly_once_more(manage):
+def child_running(supervisor, task) -> int:
+    """The pid of the child that started `task` (the worker id is host:pid:token)."""
+    line = supervisor.wait_for(f"event=task.start task={task.pk} ").string
+    return int(re.search(r"worker=[^:\s]+:(\d+):", line).group(1))
+
+
+def kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it died with its parent already
+        os.kill(pid, signal.SIGKILL)
+
+
+def status(task) -> str:
+    return Task.objects.get(pk=task.pk).status
+
+
+def test_a_child_killed_mid_task_has_its_task_run_again_without_a_lease_wait(manage):
+    task = enqueue("pretend_work", {"ms": 1500})
+    # A lease of 10 minutes: the lease cannot be what brings the task back within the test.
+    supervisor = manage("worker", "-v2", "--lease", "600")
+    child = child_running(supervisor, task)
+
+    os.kill(child, signal.SIGKILL)
+
+    given = supervisor.wait_for(rf"event=tasks.given_back worker=\S+:{child}:")
+    assert "running=" + str(task.pk) in given.string
+    wait_until(lambda: status(task) == Task.Status.DONE, what="DONE")
+    assert outcomes(task) == ["WorkerLost", "DONE"]
+    assert Task.objects.get(pk=task.pk).attempts == 2
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_supervisor_killed_with_its_children_is_rescued_by_another_after_the_lease(manage):
     task = enqueue("pretend_work", {"ms": 1500})
     doomed = manage("worker", "-v2", *FAST)
-    doomed.wait_for(f"event=task.start task={task.pk} ")
-
+    child = child_running(doomed, task)
+    # What a rescuer knows of a vanished machine is its last heartbeat (at most 0.1 s old).
+    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
+    # The whole process group at once: what `docker kill` or a lost machine looks like.
     doomed.send_signal(signal.SIGKILL)
+    kill(child)
     assert doomed.wait() == -signal.SIGKILL
+
     rescuer = manage("worker", "-v2", *FAST)
 
-    wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
-    task.refresh_from_db()
-    assert task.attempts == 2
-    assert outcomes(task) == ["LeaseExpired", "DONE"]
-    (rescued,) = events(rescuer.lines, "task.rescued")
-    assert rescued["task"] == str(task.pk) and rescued["status"] == "QUEUED"
+    wait_until(lambda: status(task) == Task.Status.DONE, what="DONE")
+    assert outcomes(task) == ["WorkerLost", "DONE"]
+    (lost,) = events(rescuer.lines, "worker.lost")
+    assert lost["running"] == str(task.pk)  # the row said what it ran: that one was charged
     rescuer.stop(signal.SIGTERM)
-
-
-def test_a_long_task_that_keeps_renewing_its_lease_is_never_rescued(manage):
-    task = enqueue("pretend_work", {"ms": 3500})  # three and a half leases
-    runner = manage("worker", "-v2", *FAST)
-    runner.wait_for(f"event=task.start task={task.pk} ")
-    watcher = manage("worker", "-v2", *FAST)  # rescues every 0.1 s all along
-    watcher.wait_for("event=worker.ready")
-
-    runner.wait_for(f"event=task.done task={task.pk} ", timeout=30)
-
-    # task.done is logged when the task returns; the row says DONE once its batch is written.
-    wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
-    assert outcomes(task) == ["DONE"]
-    assert Task.objects.get(pk=task.pk).attempts == 1
-    assert events(watcher.lines, "task.rescued") == []
-    for worker in (runner, watcher):
-        worker.stop(signal.SIGTERM)
 
 
 def test_a_task_that_kills_its_worker_every_time_ends_dead(manage):
     task = enqueue("crash_worker")  # defined with max_attempts=3
 
-    def is_dead():
-        return Task.objects.get(pk=task.pk).status == Task.Status.DEAD
+    supervisor = manage("worker", "-v2", *FAST)
 
-    crashes = 0
-    for _ in range(6):  # bounded: the task must be DEAD long before this runs out
-        worker = manage("worker", "-v2", *FAST)
-        # Either the task kills this worker too, or the worker rescues the last lost attempt
-        # and buries the task.
-        wait_until(lambda: worker.popen.poll() is not None or is_dead(), timeout=60)  # noqa: B023
-        if worker.popen.poll() is None:
-            break
-        assert worker.popen.returncode == -signal.SIGKILL
-        crashes += 1
-    assert is_dead()
-    worker.stop(signal.SIGTERM)
-
+    wait_until(lambda: status(task) == Task.Status.DEAD, timeout=60, what="DEAD")
     task.refresh_from_db()
-    assert crashes == 3
     assert task.attempts == task.max_attempts == 3
-    assert outcomes(task) == ["LeaseExpired", "LeaseExpired", "LeaseExpired", "DEAD"]
+    assert outcomes(task) == ["WorkerLost", "WorkerLost", "WorkerLost", "DEAD"]
+    exits = events(supervisor.lines, "supervisor.child_exited")
+    assert [line["exit"] for line in exits] == [str(-signal.SIGKILL)] * 3
+    supervisor.stop(signal.SIGTERM)
 
 
 def test_one_rescuer_at_a_time():
     task = enqueue("noop")
+    # A worker that never had a row (or whose row was deleted) holds the task.
     Task.objects.filter(pk=task.pk).update(
-        status=Task.Status.IN_PROGRESS,
-        worker="gone",
-        attempts=1,
-        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        status=Task.Status.IN_PROGRESS, worker="gone", attempts=1
     )
 
     with transaction.atomic(), connection.cursor() as cursor:
         # Another session holds the rescuer's lock: this round is skipped, not queued behind.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RESCUER_LOCK])
-        assert InThread(rescue_expired, "worker-b").result() == []
+        assert InThread(rescue_lost).result() == []
 
-    assert rescue_expired("worker-b") == [task.pk]
-    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED
+    assert rescue_lost() == ["gone"]
+    task.refresh_from_db()
+    # Nobody knew it was running: it goes back with its attempt taken back.
+    assert (task.status, task.attempts) == (Task.Status.QUEUED, 0)
 
 
 def test_docker_compose_stop_loses_nothing(manage):
-    """`docker compose stop`: SIGTERM, then SIGKILL when its timeout runs out before the task
-    does. The task is released or, here, rescued: it runs again."""
+    """`docker compose stop`: SIGTERM, then SIGKILL of the whole container when its timeout
+    runs out before the task does. The task is rescued when the rows expire: it runs again."""
     task = enqueue("pretend_work", {"ms": 60_000})
     worker = manage("worker", "-v2", *FAST, "--grace", "60")
-    worker.wait_for(f"event=task.start task={task.pk} ")
+    child = child_running(worker, task)
+    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
 
     worker.send_signal(signal.SIGTERM)
     worker.wait_for("event=worker.stopping")
     worker.send_signal(signal.SIGKILL)  # docker's timeout, shorter than our grace period
+    kill(child)
     assert worker.wait() == -signal.SIGKILL
     Task.objects.filter(pk=task.pk).update(kwargs={"ms": 10})  # make the second run quick
     replacement = manage("worker", "-v2", *FAST)
 
-    wait_until(lambda: Task.objects.get(pk=task.pk).status == Task.Status.DONE, what="DONE")
-    assert outcomes(task) == ["LeaseExpired", "DONE"]
+    wait_until(lambda: status(task) == Task.Status.DONE, what="DONE")
+    assert outcomes(task) == ["WorkerLost", "DONE"]
     replacement.stop(signal.SIGTERM)
 
 
@@ -144,6 +151,7 @@ def test_a_worker_survives_losing_its_database_connection(manage):
 
     worker.wait_for(f"event=task.done task={task.pk} ", timeout=60)
     assert worker.popen.poll() is None  # still running
+    assert "supervisor.child_exited" not in worker.output
     worker.stop(signal.SIGTERM)
 
 
@@ -156,7 +164,7 @@ def test_a_database_restart_mid_run_loses_nothing(manage):
     worker.wait_for(f"event=task.done task={tasks[10].pk} ")
 
     connection.close()  # this test's own connection goes down with the server too
-    embedded.pg_ctl("-w", "-m", "fast", "restart", "-l", str(embedded.PGDATA / "log"))
+    embedded.restart()
 
     wait_until(
         lambda: Task.objects.filter(status=Task.Status.DONE).count() == len(tasks),
@@ -165,4 +173,6 @@ def test_a_database_restart_mid_run_loses_nothing(manage):
     )
     assert events(worker.lines, "worker.db_error")  # it noticed, waited, and reconnected
     assert worker.popen.poll() is None
+    # Its supervisor went on vouching for it once the database was back.
+    assert WorkerProcess.objects.filter(stopped_at__isnull=True).count() == 1
     worker.stop(signal.SIGTERM)

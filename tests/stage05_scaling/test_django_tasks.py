@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_worker():
-    Worker(burst=True, rescue_interval=3600).run()
+    Worker(burst=True).run()
 
 
 def test_the_backend_declares_what_it_supports():

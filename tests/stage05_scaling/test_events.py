@@ -21,7 +21,9 @@ def test_a_worker_reports_each_step_as_a_parseable_line(manage):
     assert worker.wait() == 0
 
     lines = events(worker.lines)
-    assert all({"ts", "level", "event", "worker"} <= line.keys() for line in lines)
+    assert all({"ts", "level", "event"} <= line.keys() for line in lines)
+    # Each names who it comes from: a worker process, or their supervisor.
+    assert all(line.keys() & {"worker", "supervisor"} for line in lines)
     by_event = {}
     for line in lines:
         by_event.setdefault(line["event"], []).append(line)

@@ -35,7 +35,7 @@ def error_classes(task) -> list[str]:
 def drain(until, worker=None):
     """Run a burst worker in this process again and again until `until()` holds: a retry
     becomes due only after its backoff, so one burst is not enough."""
-    worker = worker or Worker(burst=True, rescue_interval=3600)
+    worker = worker or Worker(burst=True)
     deadline = timezone.now() + timedelta(seconds=30)
     while not until():
         assert timezone.now() < deadline, "timed out"

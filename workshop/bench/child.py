@@ -19,7 +19,7 @@ django.setup()
 import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from taskqueue.claim import ONE_QUEUE  # noqa: E402
+from taskqueue.claim import CLAIM  # noqa: E402
 from taskqueue.done import COMPLETE  # noqa: E402
 from taskqueue.enqueue import enqueue, enqueue_many  # noqa: E402
 from taskqueue.models import Task  # noqa: E402
@@ -85,13 +85,14 @@ def psycopg_loop(batch: int) -> tuple[int, float]:
     """Stage 5's own claim and completion statements, from a plain psycopg loop."""
     done, last = 0, time.time()
     worker = f"psycopg-loop:{os.getpid()}"
-    claim = {"batch_size": batch, "worker": worker, "lease": 30.0, "queue": "default"}
+    claim = {"batch_size": batch, "worker": worker, "queue": "default"}
     with plain_connection() as conn:
         while True:
-            ids = [row[0] for row in conn.execute(ONE_QUEUE, claim, prepare=True)]
-            if not ids:
+            rows = conn.execute(CLAIM, claim, prepare=True).fetchall()
+            if not rows:
                 return done, last
-            conn.execute(COMPLETE, [ids, ["null"] * len(ids), worker], prepare=True)
+            ids, attempts = [row[0] for row in rows], [row[4] for row in rows]
+            conn.execute(COMPLETE, [ids, attempts, ["null"] * len(ids), worker], prepare=True)
             done, last = done + len(ids), time.time()
 
 

@@ -45,7 +45,7 @@ def sample(samples: int, max_pause: float) -> list[float]:
 def measure(mode: str, samples: int, max_pause: float) -> list[Row]:
     reset(STAGE5_DB)
     args = ["--no-listen"] if mode == "poll" else []
-    with running(STAGE5_DIR, args, env=bench_env(STAGE5_DB)):
+    with running(STAGE5_DIR, args, ready_lines=2, env=bench_env(STAGE5_DB)):  # supervisor, child
         p50, p95, p99 = sample(samples, max_pause)
     label = "LISTEN/NOTIFY" if mode == "notify" else "polling (backoff to 1 s)"
     note = f"{samples} tasks one at a time, idle queue"

@@ -1,8 +1,9 @@
 """The raw-SQL ceiling: pgbench runs stage 5's claim and completion statements (claim.py CLAIM,
 done.py COMPLETE, the same text) with no Python at all, 2 clients, 1 and 100 tasks per claim.
 
-pgbench cannot keep a list between statements, so the claim is wrapped: its rows' ids (and a
-JSON null result for each) come back as two arrays, which `\\gset` hands to the completion.
+pgbench cannot keep a list between statements, so the claim is wrapped: its rows' ids and
+attempts (and a JSON null result for each) come back as arrays, which `\\gset` hands to the
+completion.
 """
 
 import re
@@ -28,17 +29,18 @@ def pgbench_path() -> Path:
 def script() -> str:
     """Stage 5's statements, their %(name)s parameters as pgbench :variables."""
     from_stage = _stage5_sql()
-    claim = from_stage["CLAIM"].format(queue_filter="queue_name = %(queue)s").strip()
+    claim = from_stage["CLAIM"].strip()
     # `WITH next AS (...) UPDATE ... RETURNING ...` becomes a second CTE, `claimed`.
     claim = claim.replace(
         "\nUPDATE taskqueue_task AS task", ",\nclaimed AS (\nUPDATE taskqueue_task AS task"
     )
     claim += "\n)\nSELECT coalesce(array_agg(id), '{}') AS ids,"
+    claim += " coalesce(array_agg(attempts), '{}') AS attempts,"
     claim += " coalesce(array_agg('null'::text), '{}') AS results FROM claimed"
-    for name in ("batch_size", "worker", "lease", "queue"):
+    for name in ("batch_size", "worker", "queue"):
         claim = claim.replace(f"%({name})s", f":{name}")
     complete = from_stage["COMPLETE"].strip()
-    for variable in (":ids", ":results", ":worker"):
+    for variable in (":ids", ":attempts", ":results", ":worker"):
         complete = complete.replace("%s", variable, 1)
     # pgbench reads one statement per line unless it ends with `;`, or `\gset` ends it.
     return f"{one_line(claim)} \\gset\n{one_line(complete)};\n"
@@ -78,8 +80,6 @@ def measure(batch: int, count: int) -> list[Row]:
             f"batch_size={batch}",
             "-D",
             "worker=pgbench",
-            "-D",
-            "lease=30",
             "-D",
             "queue=default",
             server_url(STAGE5_DB),

@@ -21,7 +21,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.settings_dict.get("EMBEDDED"):
             from workshop import embedded
 
-            server = embedded.ensure_running()
+            try:
+                server = embedded.ensure_running()
+            except Exception as error:
+                # A server half-way through a restart: to the caller, a database that does
+                # not answer yet (an OperationalError, which workers wait out), not a crash.
+                message = f"embedded PostgreSQL unavailable: {error!r}"
+                raise psycopg.OperationalError(message) from error
             params["host"] = server.socket_dir
             params["port"] = server.port
         return params

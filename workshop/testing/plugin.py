@@ -26,12 +26,21 @@ def test_db_env():
     return {"WORKSHOP_DB_NAME": connection.settings_dict["NAME"]}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, for the `manage` fixture's teardown."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def manage(stage_dir, test_db_env):
+def manage(request, stage_dir, test_db_env):
     """Start `manage.py ...` as a real process: `manage("worker", "--burst")`.
 
     Every process still running when the test ends is killed, so a failing test leaves nothing
-    behind to disturb the next one.
+    behind to disturb the next one. When the test failed, what each process printed is shown
+    with the failure.
     """
     started: list[ManagedProcess] = []
 
@@ -43,3 +52,7 @@ def manage(stage_dir, test_db_env):
     yield start
     for process in started:
         process.stop(signal.SIGKILL, timeout=10)
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for process in started:
+            print(f"--- `{process.name}` (pid {process.pid}) printed:\n{process.output}")

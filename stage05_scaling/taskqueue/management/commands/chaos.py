@@ -6,9 +6,13 @@ do: lose a task, leave one unfinished, or repeat a side effect.
 Checks (the command fails if one does not hold):
 - lost: enqueued tasks missing from the table                            must be 0
 - unfinished: tasks not DONE, FAILED or DEAD once the queue has drained  must be 0
-- duplicate executions: attempts beyond the first, over all tasks        at most kills x batch
+- charged, never started: attempts counted beyond the runs that began    must be 0
+- duplicate executions: runs beyond the first, over all tasks            at most kills x batch
 - duplicate side effects: e-mails recorded twice (UNIQUE key)            must be 0
 - missing side effects: DONE tasks without their e-mail                  must be 0
+
+It also measures how long each killed worker's task waited to run again: the supervisor gives
+it back the moment the child dies, so the wait is a worker's restart, not a lease.
 """
 
 import contextlib
@@ -16,13 +20,17 @@ import os
 import random
 import re
 import signal
+import statistics
 import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count
 
 from taskqueue.enqueue import enqueue_many
 from taskqueue.models import SentEmail, Task
@@ -54,21 +62,53 @@ class Children:
         return self.pids
 
 
-def kill_one(children: Children, rng: random.Random) -> None:
-    """SIGKILL one live worker; if none is alive right now (all being restarted), wait."""
+def kill_one(children: Children, rng: random.Random) -> tuple[int, float]:
+    """SIGKILL one live worker; if none is alive right now (all being restarted), wait. Return
+    its pid and the time of the kill."""
+    victim = []
 
     def killed() -> bool:
         if pids := children.current():
+            pid = rng.choice(sorted(pids))
             with contextlib.suppress(ProcessLookupError):  # it died a moment ago: pick again
-                os.kill(rng.choice(sorted(pids)), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+                victim.append((pid, time.time()))
                 return True
         return False
 
     wait_until(killed, timeout=60, what="a live worker to kill")
+    return victim[0]
+
+
+def timestamp(line: str) -> float:
+    return datetime.fromisoformat(re.search(r"ts=(\S+)", line).group(1)).timestamp()
+
+
+def back_after_kills(output: str, kills: list[tuple[int, float]]) -> list[float]:
+    """For each kill of a worker that was running a task: seconds until that task started
+    again, read from the log (given back by the supervisor, then a task.start)."""
+    lines = output.splitlines()
+    waits = []
+    for pid, killed_at in kills:
+        given = rf"event=tasks.given_back worker=\S+:{pid}:\S+ running=(\d+)"
+        task = next((m.group(1) for line in lines if (m := re.search(given, line))), None)
+        if task is None:
+            continue  # it was between tasks
+        start = re.compile(rf"event=task.start task={task} ")
+        again = [timestamp(line) for line in lines if start.search(line)]
+        later = [at for at in again if at > killed_at]
+        if later:
+            waits.append(min(later) - killed_at)
+    return waits
 
 
 def finished() -> int:
-    return Task.objects.filter(status__in=FINISHED).count()
+    return ours().filter(status__in=FINISHED).count()
+
+
+def ours():
+    """The run's own tasks (a schedule's tick, say, is not one of them)."""
+    return Task.objects.filter(name=TASK)
 
 
 class Command(BaseCommand):
@@ -85,6 +125,9 @@ class Command(BaseCommand):
             "--no-db-restart", action="store_true", help="do not restart the database"
         )
         parser.add_argument("--seed", type=int, help="for a repeatable choice of victims")
+        parser.add_argument(
+            "--save", metavar="FILE", help="also write both tables to FILE, as plain text"
+        )
 
     def handle(self, *, tasks, processes, kill_every, duration, task_ms, batch_size, **options):
         rng = random.Random(options["seed"])
@@ -103,10 +146,13 @@ class Command(BaseCommand):
         )
         worker_args = [
             "--processes", str(processes), "--batch-size", str(batch_size), "--lease", "2",
-            "--rescue-interval", "0.5", "--poll-interval", "0.5", "-v", "1",
+            "--rescue-interval", "0.5", "--poll-interval", "0.5", "-v", "2",
         ]  # fmt: skip
         kills = 0
-        with running(settings.BASE_DIR, worker_args, ready_lines=processes + 1) as (supervisor,):
+        victims = []
+        quiet = {"TASKQUEUE_SCHEDULES": "{}"}  # no hourly hello in the middle of the count
+        workers = running(settings.BASE_DIR, worker_args, ready_lines=processes + 1, env=quiet)
+        with workers as (supervisor,):
             children = Children(supervisor)
             # Its @task gives it its queue ("emails") and 20 attempts.
             enqueue_many(TASK, [{"user_id": n, "ms": task_ms} for n in range(tasks)])
@@ -115,14 +161,13 @@ class Command(BaseCommand):
             rounds = round(duration / kill_every)  # one kill per round, however slow a round
             for number in range(1, rounds + 1):
                 time.sleep(kill_every)
-                kill_one(children, rng)
+                victims.append(kill_one(children, rng))
                 kills += 1
                 elapsed = time.monotonic() - started
                 if restart_db and not restarted and number >= rounds / 2:
                     console.print(f"{elapsed:5.1f} s: restarting the database")
                     connection.close()
-                    log = str(embedded.PGDATA / "log")
-                    embedded.pg_ctl("-w", "-m", "fast", "restart", "-l", log)
+                    embedded.restart()
                     restarted = True
                 console.print(f"{elapsed:5.1f} s: {kills} kills, {finished():,} tasks finished")
             last_kill = time.monotonic()
@@ -133,24 +178,47 @@ class Command(BaseCommand):
             # Workers that lost the database (their loop or their LISTEN connection) and went on.
             cut_off = r"event=(?:worker\.db_error|listener\.error) .*worker=(\S+)"
             db_errors = len(set(re.findall(cut_off, supervisor.output)))
-        self.report(tasks, kills, restarts, db_errors, batch_size, drain, restarted)
+            # Runs that began, per task, from the log (-v 2 prints each start).
+            starts = Counter(re.findall(r"event=task.start task=(\d+) ", supervisor.output))
+            waits = back_after_kills(supervisor.output, victims)
+        checks, happened = self.report(
+            tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits
+        )
+        if options["save"]:
+            setup = (
+                f"{tasks:,} tasks of {task_ms} ms, {processes} worker processes (batch"
+                f" {batch_size}, lease 2 s); a SIGKILL every {kill_every:g} s for {duration:g} s"
+                + ("; the database restarted once" if restarted else "")
+            )
+            save(options["save"], setup, checks, happened)
+        if not all(ok for *_, ok in checks):
+            raise CommandError("a chaos check failed: see the table above")
+        console.print("Nothing lost, nothing unfinished, no side effect twice.")
 
-    def report(self, tasks, kills, restarts, db_errors, batch_size, drain, restarted):
-        counts = dict(Task.objects.values_list("status").annotate(n=Count("id")))
+    def report(
+        self, tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits
+    ):
+        counts = dict(ours().values_list("status").annotate(n=Count("id")))
         present = sum(counts.values())
-        reruns = Task.objects.aggregate(n=Sum(F("attempts") - 1))["n"] or 0
+        reruns = sum(count - 1 for count in starts.values())
+        attempts = dict(ours().values_list("id", "attempts"))
+        charged_unstarted = sum(
+            max(0, count - starts.get(str(task_id), 0)) for task_id, count in attempts.items()
+        )
         emails = SentEmail.objects.count()
         distinct = SentEmail.objects.values("key").distinct().count()
-        done = Task.objects.filter(status="DONE").values_list("kwargs", flat=True)
+        done = ours().filter(status="DONE").values_list("kwargs", flat=True)
         done_keys = {f"welcome:{kwargs['user_id']}" for kwargs in done}
         missing = len(done_keys - set(SentEmail.objects.values_list("key", flat=True)))
         unfinished = present - sum(counts.get(status, 0) for status in FINISHED)
-        already = Task.objects.filter(result="already sent").count()
+        already = ours().filter(result="already sent").count()
         bound = kills * batch_size
         checks = [
             ["tasks lost", tasks - present, "0", tasks == present],
             ["tasks not DONE, FAILED or DEAD", unfinished, "0", unfinished == 0],
-            ["duplicate executions (attempts beyond the first)", reruns, f"<= {bound}",
+            ["attempts charged to tasks that never started", charged_unstarted, "0",
+             charged_unstarted == 0],
+            ["duplicate executions (runs beyond the first)", reruns, f"<= {bound}",
              reruns <= bound],
             ["duplicate side effects (e-mails sent twice)", emails - distinct, "0",
              emails == distinct],
@@ -161,10 +229,7 @@ class Command(BaseCommand):
             ["check", "measured", "must be", "ok"],
             [[name, value, limit, "yes" if ok else "NO"] for name, value, limit, ok in checks],
         )
-        print_table(
-            "Chaos: what happened",
-            ["", "value"],
-            [
+        happened = [
                 ["workers killed with SIGKILL", kills],
                 ["workers restarted by the supervisor", restarts],
                 ["database restarted", "yes" if restarted else "no"],
@@ -172,9 +237,32 @@ class Command(BaseCommand):
                 ["tasks DONE", counts.get("DONE", 0)],
                 ["tasks DEAD", counts.get("DEAD", 0)],
                 ["re-runs that found the e-mail already sent", already],
+                ["runs that began (task.start lines)", f"{sum(starts.values()):,}"],
+                ["kills that interrupted a task", len(waits)],
+                ["kill to that task running again, median s", seconds(statistics.median, waits)],
+                ["kill to that task running again, max s", seconds(max, waits)],
                 ["drained after the last kill, s", f"{drain:.1f}"],
-            ],
-        )
-        if not all(ok for *_, ok in checks):
-            raise CommandError("a chaos check failed: see the table above")
-        console.print("Nothing lost, nothing unfinished, no side effect twice.")
+        ]  # fmt: skip
+        print_table("Chaos: what happened", ["", "value"], happened)
+        return checks, happened
+
+
+def save(path: str, setup: str, checks: list, happened: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('server_version')")
+        version = cursor.fetchone()[0].split()[0]
+    width = max(len(row[0]) for row in [*checks, *happened])
+    lines = [
+        f"`make chaos`, {datetime.now():%Y-%m-%d}; {os.cpu_count()} cores, PostgreSQL {version}",
+        setup,
+        "",
+        f"{'check':<{width}}  {'measured':>8}  must be",
+        *(f"{name:<{width}}  {value!s:>8}  {limit}" for name, value, limit, _ in checks),
+        "",
+        *(f"{name:<{width}}  {value!s:>8}" for name, value in happened),
+    ]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def seconds(summary, values: list[float]) -> str:
+    return f"{summary(values):.2f}" if values else "-"

@@ -38,7 +38,7 @@ def finished() -> int:
 def with_processes(kind: tuple, count: int, processes: int) -> float:
     name, kwargs, batch = kind
     args = ["--processes", str(processes), "--batch-size", str(batch), "-v", "1"]
-    ready = processes + 1 if processes > 1 else 1
+    ready = processes + 1
     with running(settings.BASE_DIR, args, ready_lines=ready) as workers:
         enqueue_burst(name, kwargs, count)
         started = time.perf_counter()  # from the commit: before it, no worker saw a task
@@ -49,7 +49,7 @@ def with_processes(kind: tuple, count: int, processes: int) -> float:
 def with_threads(kind: tuple, count: int, threads: int) -> float:
     name, kwargs, batch = kind
     enqueue_burst(name, kwargs, count)
-    workers = [Worker(burst=True, batch_size=batch, rescue_interval=3600) for _ in range(threads)]
+    workers = [Worker(burst=True, batch_size=batch) for _ in range(threads)]
 
     def work(worker: Worker) -> None:
         try:

@@ -72,7 +72,7 @@ class Command(BaseCommand):
         token = ApiToken.issue_to_service("demo")
         worker_args = ["--processes", str(processes)]
         # A supervisor says "ready" once for itself, and each of its children once more.
-        ready = processes + 1 if processes > 1 else 1
+        ready = processes + 1
         with running(settings.BASE_DIR, worker_args, ready_lines=ready) as workers:
             started = time.perf_counter()
             enqueue_many("noop", [{}] * tasks)  # one COPY: see taskqueue/enqueue.py

@@ -1,12 +1,18 @@
-"""`python manage.py worker`: take tasks from the queue table and run them."""
+"""`python manage.py worker`: take tasks from the queue table and run them, in worker processes
+under a supervisor (taskqueue/supervisor.py)."""
 
+import argparse
 import logging
+import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.tasks import default_task_backend
 
-from taskqueue.supervisor import Supervisor, worker_command
+from taskqueue import worker as defaults
+from taskqueue.heartbeat import worker_id
+from taskqueue.report import Report
+from taskqueue.supervisor import RESCUE_INTERVAL, Supervisor, die_with_parent, worker_command
 from taskqueue.worker import Worker
 
 
@@ -27,13 +33,17 @@ class Command(BaseCommand):
             help="a queue to take tasks from; repeat for more (default: all of the backend's)",
         )
         parser.add_argument(
-            "--batch-size", type=int, default=100, help="tasks per claim, at least 1 (default: 100)"
+            "--batch-size",
+            type=int,
+            default=defaults.BATCH_SIZE,
+            help=f"tasks per claim, at least 1 (default: {defaults.BATCH_SIZE})",
         )
         parser.add_argument(
             "--poll-interval",
             type=float,
-            default=1.0,
-            help="longest idle wait between looks at the table, in seconds (default: 1)",
+            default=defaults.POLL_INTERVAL,
+            help="longest idle wait between looks at the table, in seconds"
+            f" (default: {defaults.POLL_INTERVAL:g})",
         )
         parser.add_argument(
             "--no-listen",
@@ -44,21 +54,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lease",
             type=float,
-            default=30.0,
-            help="seconds a claim lasts without a heartbeat (default: 30)",
+            default=defaults.LEASE,
+            help="seconds a worker process counts as alive after its last heartbeat: how long"
+            " the tasks of a machine that vanished wait to be rescued"
+            f" (default: {defaults.LEASE:g})",
         )
         parser.add_argument(
             "--grace",
             type=float,
-            default=25.0,
-            help="seconds a running task may finish in (default: 25)",
+            default=defaults.GRACE,
+            help=f"seconds a running task may finish in (default: {defaults.GRACE:g})",
         )
         parser.add_argument(
             "--rescue-interval",
             type=float,
-            default=10.0,
-            help="seconds between looks for expired leases (default: 10)",
+            default=RESCUE_INTERVAL,
+            help="seconds between looks for workers whose lease ran out"
+            f" (default: {RESCUE_INTERVAL:g})",
         )
+        # Given by the supervisor to each child: its pid, the report page, the worker's token.
+        parser.add_argument("--supervised", help=argparse.SUPPRESS)
 
     def handle(self, *, processes, queues, batch_size, verbosity, **options):
         if batch_size < 1:
@@ -74,13 +89,22 @@ class Command(BaseCommand):
         # verbosity 0: only retries and failures; 1: batches and workers; 2: every task.
         level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
         logging.getLogger("taskqueue").setLevel(level)
-        if processes > 1:
+        if options["supervised"] is None:
             child = [f"--verbosity={verbosity}", f"--batch-size={batch_size}"]
             child += [f"--queue={queue}" for queue in queues]
-            for option in ("poll_interval", "lease", "grace", "rescue_interval"):
+            for option in ("poll_interval", "lease", "grace"):
                 child.append(f"--{option.replace('_', '-')}={options[option]}")
             child += ["--no-listen"] * options["no_listen"] + ["--burst"] * options["burst"]
-            sys.exit(Supervisor(worker_command(child), processes, options["burst"]).run())
+            supervisor = Supervisor(
+                worker_command(child),
+                processes,
+                lease=options["lease"],
+                burst=options["burst"],
+                rescue_interval=options["rescue_interval"],
+            )
+            sys.exit(supervisor.run())
+        parent, report_fd, token = options["supervised"].split(":")
+        die_with_parent(int(parent))
         worker = Worker(
             queues=queues,
             batch_size=batch_size,
@@ -88,7 +112,7 @@ class Command(BaseCommand):
             burst=options["burst"],
             lease=options["lease"],
             grace=options["grace"],
-            rescue_interval=options["rescue_interval"],
             listen=False if options["no_listen"] else None,
+            supervisor=(int(parent), Report(int(report_fd)), worker_id(os.getpid(), token)),
         )
         sys.exit(worker.run())

@@ -1,0 +1,127 @@
+"""Who is alive: one row per worker process (`WorkerProcess`), kept fresh by a heartbeat.
+
+Stage 4 renewed a lease on every task a worker held, from a thread of the worker itself. That
+breaks in two ways. A task that holds the GIL (a C extension that does not release it, a huge
+regular expression) starves the heartbeat thread: the leases run out while the worker is alive,
+and its task is taken away and run again beside itself. And a worker holding 100 tasks
+rewrites 100 rows per beat.
+
+Stage 5 asks the one who can know: the supervisor (supervisor.py). It is another process, so
+no task can starve it; it is the children's parent, so it learns of a death at once; and it
+refreshes all its children's rows in one UPDATE, with what each runs now (report.py). A row's
+`expires_at` is its last heartbeat plus the lease: a row past it belongs to a process that
+nobody vouches for any more (a machine gone, a supervisor killed with its children, a network
+cut), and the rescuer (rescuer.py) gives back what it held.
+
+A worker run without a supervisor (in a thread, as `compare_threads` runs several) beats for
+itself from a thread, as stage 4 did, with stage 4's weakness.
+"""
+
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterable
+
+from django.db import connection
+
+from taskqueue import events
+from taskqueue.report import Running
+
+EVERY = 0.5  # seconds between heartbeats (at most a third of the lease)
+
+REGISTER = """
+INSERT INTO taskqueue_workerprocess AS process
+    (id, hostname, pid, supervisor_pid, queues, started_at, heartbeat_at, expires_at, exit)
+VALUES (%s, %s, %s, %s, %s, now(), now(), now() + make_interval(secs => %s), '')
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at,
+                               stopped_at = NULL, exit = ''
+"""
+# One statement for all of a supervisor's children, whatever their number. A process that the
+# rescuer gave up on (a network cut) and that beats again is alive again: its row says so.
+BEAT = """
+UPDATE taskqueue_workerprocess AS process
+SET heartbeat_at = now(), expires_at = now() + make_interval(secs => %s),
+    task_id = beat.task_id, task_started_at = now() - make_interval(secs => beat.running_for),
+    stopped_at = NULL, exit = ''
+FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS beat(id, task_id, running_for)
+WHERE process.id = beat.id
+"""
+# The tasks an operator asked to stop that these workers hold (retries.cancel).
+CANCELLED = """
+SELECT id, worker FROM taskqueue_task
+WHERE status = 'IN_PROGRESS' AND worker = ANY(%s) AND cancel_requested_at IS NOT NULL
+"""
+STOPPED = """
+UPDATE taskqueue_workerprocess
+SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL
+WHERE id = %s
+"""
+
+
+def worker_id(pid: int, token: str | None = None) -> str:
+    """A worker process's name: host, pid and a random token, since the pid alone repeats
+    (every container's worker is pid 1). A supervisor names its children before they start."""
+    return f"{socket.gethostname()}:{pid}:{token or secrets.token_hex(2)}"
+
+
+def every(lease: float) -> float:
+    return min(EVERY, lease / 3)
+
+
+def register(worker_id: str, pid: int, supervisor_pid, queues: list[str], lease: float) -> None:
+    """A worker process's row, written by the process itself before its first claim."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            REGISTER,
+            [worker_id, socket.gethostname(), pid, supervisor_pid, json.dumps(queues), lease],
+        )
+
+
+def beat(running: Iterable[tuple[str, Running | None]], lease: float, now: float) -> list:
+    """Refresh these workers' rows with what each runs (`now` is time.monotonic()); return the
+    (task id, worker id) of the tasks among theirs that an operator asked to stop."""
+    ids, tasks, running_for = [], [], []
+    for worker_id, task in running:
+        ids.append(worker_id)
+        tasks.append(task.task_id if task else None)
+        running_for.append(now - task.started if task else None)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(BEAT, [lease, ids, tasks, running_for])
+        cursor.execute(CANCELLED, [ids])
+        return cursor.fetchall()
+
+
+def stopped(worker_id: str, how: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(STOPPED, [how, worker_id])
+
+
+class Heartbeat(threading.Thread):
+    """The heartbeat of a worker that has no supervisor, from a thread of its own."""
+
+    def __init__(self, worker):
+        super().__init__(name="heartbeat", daemon=True)
+        self.worker = worker
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        worker = self.worker
+        try:
+            while not self.stopped.wait(every(worker.lease)):
+                try:
+                    beat([(worker.id, worker.report.read())], worker.lease, time.monotonic())
+                except Exception as error:
+                    # The database may be restarting: try again next beat. If it stays away
+                    # longer than the lease, our tasks are given back, which is correct.
+                    events.emit("heartbeat.error", error=str(error).strip(), worker=worker.id)
+                    connection.close()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)

@@ -1,0 +1,187 @@
+"""Who knows that a worker is alive: its supervisor, not a thread of the worker itself. Each test
+here is a way the lease-per-task design of stage 4 broke (real processes, real signals):
+attempts charged to tasks that never ran, a live task taken from a worker whose task held the
+GIL, a late success thrown away, orphans after a supervisor's death, a queue's name deciding
+before a task's priority. Then what the supervisor makes possible: time limits, and cancelling
+a running task."""
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from taskqueue.enqueue import enqueue, enqueue_many
+from taskqueue.models import Task, WorkerProcess
+from taskqueue.retries import cancel
+from workshop.processes import wait_until
+from workshop.testing.logfmt import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = ["--poll-interval", "0.05", "--lease", "1", "--rescue-interval", "0.1"]
+
+
+def outcomes(task):
+    task.refresh_from_db()
+    errors = [error["exception_class_path"].rsplit(".", 1)[-1] for error in task.errors]
+    return [*errors, task.status]
+
+
+def status(task) -> str:
+    return Task.objects.get(pk=task.pk).status
+
+
+def child_running(supervisor, task) -> int:
+    line = supervisor.wait_for(f"event=task.start task={task.pk} ").string
+    return int(re.search(r"worker=[^:\s]+:(\d+):", line).group(1))
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state != "Z"
+
+
+def test_tasks_claimed_but_never_started_are_not_charged_when_their_worker_dies(manage):
+    running = enqueue("pretend_work", {"ms": 60_000})
+    waiting = [enqueue("noop") for _ in range(20)]
+    Task.objects.update(max_attempts=1)  # one attempt each: a charge would bury them
+    supervisor = manage("worker", "-v2", "--batch-size", "21")
+    child = child_running(supervisor, running)  # the 20 others wait in its batch
+
+    os.kill(child, signal.SIGKILL)
+
+    wait_until(
+        lambda: all(status(task) == Task.Status.DONE for task in waiting),
+        what="the 20 never-started tasks run, by the next child",
+    )
+    for task in waiting:
+        assert outcomes(task) == ["DONE"]
+        assert Task.objects.get(pk=task.pk).attempts == 1
+    assert outcomes(running) == ["WorkerLost", "DEAD"]  # its one attempt was used, and lost
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_task_that_holds_the_gil_is_not_taken_from_its_live_worker(manage):
+    # Four leases long, holding the GIL all along: a heartbeat thread in the worker would
+    # starve, and another worker's rescuer take the task away while it runs.
+    task = enqueue("hold_the_gil", {"seconds": 4})
+    runner = manage("worker", "-v2", *FAST)
+    runner.wait_for(f"event=task.start task={task.pk} ")
+    watcher = manage("worker", "-v2", *FAST)  # its rescuer looks every 0.1 s
+    watcher.wait_for("event=worker.ready")
+
+    wait_until(lambda: status(task) == Task.Status.DONE, timeout=60, what="DONE")
+
+    assert outcomes(task) == ["DONE"]
+    assert Task.objects.get(pk=task.pk).attempts == 1
+    assert events(watcher.lines, "worker.lost") == []
+    assert events(watcher.lines, "task.start") == []
+    for worker in (runner, watcher):
+        worker.stop(signal.SIGTERM)
+
+
+def test_a_success_that_comes_after_the_worker_was_given_up_is_kept(manage):
+    slow = enqueue("pretend_work", {"ms": 3000})
+    Task.objects.filter(pk=slow.pk).update(max_attempts=1)
+    runner = manage("worker", "-v2", *FAST)
+    runner.wait_for(f"event=task.start task={slow.pk} ")
+    wait_until(
+        lambda: WorkerProcess.objects.filter(task_id=slow.pk).exists(),
+        what="the supervisor's heartbeat to say its child runs the task",
+    )
+    # The supervisor freezes (a debugger, a machine swapping, a network cut): no heartbeat.
+    # Its child runs on.
+    runner.send_signal(signal.SIGSTOP)
+    watcher = manage("worker", "-v2", *FAST)
+
+    wait_until(lambda: status(slow) == Task.Status.DEAD, what="given up: its only attempt lost")
+    wait_until(lambda: status(slow) == Task.Status.DONE, what="then its success arrives")
+
+    assert outcomes(slow) == ["WorkerLost", "DONE"]
+    runner.send_signal(signal.SIGCONT)
+    for worker in (runner, watcher):
+        worker.stop(signal.SIGTERM)
+
+
+def test_children_die_with_their_supervisor_and_their_tasks_are_rescued(manage):
+    task = enqueue("pretend_work", {"ms": 1500})
+    first = manage("worker", "-v2", "--processes", "2", *FAST)
+    wait_until(lambda: len(events(first.lines, "worker.ready")) == 2, what="two workers")
+    (ready,) = events(first.lines, "supervisor.ready")
+    children = [int(pid) for pid in ready["pids"].split(",")]
+    first.wait_for(f"event=task.start task={task.pk} ")
+    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
+
+    first.send_signal(signal.SIGKILL)
+
+    wait_until(lambda: not any(alive(pid) for pid in children), timeout=5, what="no orphans")
+    second = manage("worker", "-v2", "--processes", "2", *FAST)
+    wait_until(lambda: status(task) == Task.Status.DONE, what="rescued, and run again")
+    assert outcomes(task) == ["WorkerLost", "DONE"]
+    live = WorkerProcess.objects.filter(stopped_at__isnull=True)
+    assert sorted(live.values_list("supervisor_pid", flat=True)) == [second.pid] * 2
+    second.stop(signal.SIGTERM)
+
+
+def test_the_highest_priority_runs_first_whatever_its_queue(manage):
+    enqueue_many("noop", [{}] * 300, priority=-100)  # queue "default"
+    urgent = enqueue("send_welcome_email", {"user_id": 1}, priority=100)  # queue "emails"
+
+    worker = manage("worker", "-v2", "--burst", "--queue", "default", "--queue", "emails")
+
+    assert worker.wait(timeout=60) == 0
+    first = events(worker.lines, "task.start")[0]
+    assert first["task"] == str(urgent.pk)
+
+
+def test_a_task_past_its_time_limit_fails_and_is_retried_as_its_policy_says(manage):
+    task = enqueue("slow_api_call", {"ms": 60_000})  # timeout=1, max_attempts=2
+
+    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
+
+    wait_until(lambda: status(task) == Task.Status.DEAD, timeout=30, what="DEAD")
+    assert outcomes(task) == ["TimeLimitExceeded", "TimeLimitExceeded", "DEAD"]
+    # The task let go when asked: its worker lived on.
+    assert events(supervisor.lines, "supervisor.killed") == []
+    assert events(supervisor.lines, "supervisor.child_exited") == []
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_task_past_its_time_limit_that_holds_the_gil_is_killed_with_its_worker(manage):
+    task = enqueue("stuck_in_c", {"seconds": 60})  # timeout=1, max_attempts=1
+
+    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
+
+    wait_until(lambda: status(task) == Task.Status.DEAD, timeout=30, what="DEAD")
+    assert outcomes(task) == ["TimeLimitExceeded", "DEAD"]
+    (killed,) = events(supervisor.lines, "supervisor.killed")
+    assert killed["task"] == str(task.pk)
+    supervisor.wait_for("event=supervisor.restarted")  # and the worker is replaced
+    supervisor.stop(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("task_name", ["pretend_work", "hold_the_gil"])
+def test_cancelling_a_running_task_stops_it_and_it_is_not_retried(manage, task_name):
+    kwargs = {"ms": 60_000} if task_name == "pretend_work" else {"seconds": 60}
+    task = enqueue(task_name, kwargs)
+    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
+    supervisor.wait_for(f"event=task.start task={task.pk} ")
+
+    assert cancel(Task.objects.filter(pk=task.pk)) == 1
+
+    wait_until(lambda: status(task) == Task.Status.CANCELLED, timeout=10, what="CANCELLED")
+    assert outcomes(task) == ["Cancelled", "CANCELLED"]
+    assert Task.objects.get(pk=task.pk).attempts == 1
+    supervisor.stop(signal.SIGTERM)
