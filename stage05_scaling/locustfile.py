@@ -16,6 +16,8 @@ import time
 from locust import HttpUser, constant, task
 
 TOKEN = os.environ.get("LOCUST_TOKEN", "")
+# Behind a TLS proxy the app expects to be told the request came over TLS (docker compose).
+FORWARDED_PROTO = os.environ.get("LOCUST_FORWARDED_PROTO", "")
 TASK_MS = int(os.environ.get("LOCUST_TASK_MS", "50"))
 TIMEOUT = 60  # seconds a task may take from enqueue to done before it counts as a failure
 
@@ -25,12 +27,14 @@ class Enqueuer(HttpUser):
 
     def on_start(self):
         self.client.headers["Authorization"] = f"Bearer {TOKEN}"
+        if FORWARDED_PROTO:
+            self.client.headers["X-Forwarded-Proto"] = FORWARDED_PROTO
 
     @task
     def enqueue_and_wait(self):
         started = time.perf_counter()
         response = self.client.post(
-            "/tasks/", json={"task": "pretend_work", "kwargs": {"ms": TASK_MS}}, name="/tasks/"
+            "/tasks/", json={"task": "wait_for_api", "kwargs": {"ms": TASK_MS}}, name="/tasks/"
         )
         if response.status_code != 201:
             return  # locust already counts it as a failed request

@@ -24,6 +24,12 @@ TASKS = {
 TASKQUEUE_LISTEN = env.str(
     "TASKQUEUE_LISTEN", "auto", validate=lambda v: v in {"auto", "on", "off"}
 )
+# The tasks `POST /tasks/` may enqueue (taskqueue/enqueue_request.py): by name or import path.
+# Not the examples that harm a worker (crash_worker, hold_the_gil, stuck_in_c, burn_cpu, and
+# pretend_work, which sleeps as long as it is asked).
+TASKQUEUE_HTTP_TASKS = env.list(
+    "TASKQUEUE_HTTP_TASKS", ["greet", "noop", "send_welcome_email", "wait_for_api"]
+)
 # Arguments are stored in the row: keep them small (an id, not a file).
 TASKQUEUE_MAX_ARGUMENTS_BYTES = env.int("TASKQUEUE_MAX_ARGUMENTS_BYTES", 64 * 1024)
 

@@ -3,7 +3,7 @@ a selection. Everything a task carries is shown read-only and escaped by the adm
 
 from django.contrib import admin
 
-from taskqueue.models import ScheduledTick, SentEmail, Task, WorkerProcess
+from taskqueue.models import ApiToken, ScheduledTick, SentEmail, Task, WorkerProcess
 from taskqueue.retries import cancel, requeue
 
 
@@ -41,6 +41,19 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 admin.site.register(SentEmail)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: whose, what for, when they expire and were last used. Delete one to revoke
+    it. New ones come from `manage.py create_token` (the token is shown once, there)."""
+
+    list_display = ["id", "user", "name", "created_at", "expires_at", "last_used_at"]
+    list_filter = ["user"]
+    readonly_fields = ["user", "name", "digest", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(WorkerProcess)

@@ -4,13 +4,12 @@
     GET  /tasks/42/                                                     -> 200 {"status": ...}
     POST /tasks/42/cancel/                                              -> 202 {"status": ...}
 
-Both need a caller: a logged-in session (a browser, with Django's CSRF token on POST) or an API
-token (`Authorization: Bearer <token>`, from `manage.py create_token`). A caller sees only the
-tasks it enqueued; staff see all. A task that exists but is someone else's is a 404, like one
-that does not exist, so ids cannot be probed.
+Each needs a caller: a logged-in session (a browser, with Django's CSRF token on POST) or an
+API token (`Authorization: Bearer <token>`, from `manage.py create_token`). A caller sees only
+the tasks it enqueued; staff see all. A task that exists but is someone else's is a 404, like
+one that does not exist, so ids cannot be probed. What a POST may carry, and the 400 for
+everything else, is enqueue_request.py's.
 """
-
-import json
 
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -21,8 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from taskqueue.backend import DJANGO_STATUS
 from taskqueue.enqueue import InvalidArguments, enqueue
+from taskqueue.enqueue_request import BadRequest, parse
 from taskqueue.models import ApiToken, Task
-from taskqueue.registry import UnknownTask
 from taskqueue.retries import cancel
 
 
@@ -84,27 +83,19 @@ def enqueue_task(request):
     except Refused as error:
         return refused(error)
     try:
-        body = json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return JsonResponse({"error": f"the body is not valid JSON: {error}"}, status=400)
-    if not isinstance(body, dict) or not isinstance(body.get("task"), str):
-        return JsonResponse(
-            {"error": 'send a JSON object like {"task": "greet", "kwargs": {"name": "Ada"}}'},
-            status=400,
-        )
-    using = {"priority": body.get("priority"), "queue_name": body.get("queue")}
-    try:
+        wanted = parse(request.body)
         task = enqueue(
-            body["task"],
-            body.get("kwargs"),
-            args=body.get("args"),
-            key=body.get("key"),
+            wanted.task,
+            wanted.kwargs,
+            args=wanted.args,
+            key=wanted.key,
             enqueued_by=user,
-            **{option: value for option, value in using.items() if value is not None},
+            **wanted.using,
         )
-    except (UnknownTask, InvalidArguments, InvalidTask, TypeError, ValueError) as error:
-        message = error.args[0] if error.args else str(error)
-        return JsonResponse({"error": str(message)}, status=400)
+    except BadRequest as error:
+        return JsonResponse({"error": str(error), "field": error.field}, status=400)
+    except (InvalidArguments, InvalidTask) as error:
+        return JsonResponse({"error": str(error), "field": "arguments"}, status=400)
     return JsonResponse(describe(task), status=201)
 
 

@@ -10,6 +10,8 @@ never exists if it rolls back. A trigger (migration 0004) sends NOTIFY on commit
 an idle worker at once.
 """
 
+import functools
+import inspect
 import json
 
 from django.conf import settings
@@ -24,6 +26,10 @@ class InvalidArguments(TypeError, ValueError):
     backends raise for arguments that are not JSON, and a ValueError for the rest."""
 
 
+MAX_DEPTH = 64  # lists and objects inside each other: a real task needs a handful
+MAX_KEY_LENGTH = 200  # Task.idempotency_key
+
+
 def check_arguments(args, kwargs) -> tuple[list, dict]:
     """JSON-ready copies of the arguments, or InvalidArguments saying what is wrong."""
     args = [] if args is None else args
@@ -32,9 +38,16 @@ def check_arguments(args, kwargs) -> tuple[list, dict]:
         raise InvalidArguments(f"args must be a list, not {type(args).__name__}")
     if not isinstance(kwargs, dict):
         raise InvalidArguments(f"kwargs must be a dict, not {type(kwargs).__name__}")
+    if depth([args, kwargs]) > MAX_DEPTH + 1:
+        raise InvalidArguments(f"arguments are nested more than {MAX_DEPTH} levels deep")
     try:
-        payload = json.dumps([args, kwargs])
-    except (TypeError, ValueError) as error:
+        # allow_nan=False: NaN and Infinity are Python's, not JSON's, and PostgreSQL refuses them.
+        payload = json.dumps([args, kwargs], allow_nan=False)
+    except ValueError as error:
+        if "Out of range float" in str(error):
+            raise InvalidArguments("arguments must be JSON: NaN and Infinity are not") from None
+        raise InvalidArguments(f"arguments must be JSON-serializable: {error}") from None
+    except TypeError as error:
         raise InvalidArguments(f"arguments must be JSON-serializable: {error}") from None
     limit = settings.TASKQUEUE_MAX_ARGUMENTS_BYTES
     if len(payload) > limit:
@@ -45,10 +58,56 @@ def check_arguments(args, kwargs) -> tuple[list, dict]:
     return json.loads(payload)  # exactly what a worker will get back: tuples become lists
 
 
+def depth(value) -> int:
+    """How deeply lists and dicts nest in `value`, counted without recursion (a hostile value
+    nested 100,000 deep must not blow Python's stack), stopping past MAX_DEPTH."""
+    deepest, level = 0, [value]
+    while level and deepest <= MAX_DEPTH + 1:
+        containers = [item for item in level if isinstance(item, list | tuple | dict)]
+        if not containers:
+            break
+        deepest += 1
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+    return deepest
+
+
+def check_signature(definition, args, kwargs) -> None:
+    """Arguments the function cannot take are refused now, not found out by a worker later."""
+    signature = signature_of(definition.func, definition.takes_context)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        name = definition.func.__name__
+        raise InvalidArguments(f"arguments do not fit {name}{signature}: {error}") from None
+
+
+@functools.cache
+def signature_of(function, takes_context: bool) -> inspect.Signature:
+    signature = inspect.signature(function)
+    if takes_context:  # the worker passes the TaskContext first
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
+def check_key(key) -> None:
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH):
+        raise InvalidArguments(f"key must be a string of 1 to {MAX_KEY_LENGTH} characters")
+
+
 def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None) -> Task:
     """The INSERT behind every enqueue. `definition` is a registered task, already validated
-    by the backend (priority, queue, run_after)."""
+    by the backend (priority, queue, run_after).
+
+    An idempotency key belongs to its owner and its task: the same key from another user, or
+    for another task, is another task. (The owner of a task enqueued from code is nobody, and
+    nobody's keys are shared by all code.)"""
     args, kwargs = check_arguments(args, kwargs)
+    check_signature(definition, args, kwargs)
+    check_key(key)
     fields = {
         "name": definition.module_path,
         "queue_name": definition.queue_name,
@@ -62,10 +121,13 @@ def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None
         fields["run_after"] = definition.run_after
     if key is None:
         return Task.objects.create(**fields)
-    # The partial UNIQUE index on idempotency_key decides between racing enqueuers: one INSERT
-    # wins, the others fail on the index and read the winner's row.
+    # The partial UNIQUE index on (owner, task, key) decides between racing enqueuers: one
+    # INSERT wins, the others fail on the index and read the winner's row.
+    owner = fields.pop("enqueued_by")
     with transaction.atomic():
-        task, _created = Task.objects.get_or_create(idempotency_key=key, defaults=fields)
+        task, _created = Task.objects.get_or_create(
+            idempotency_key=key, name=fields.pop("name"), enqueued_by=owner, defaults=fields
+        )
     return task
 
 

@@ -9,12 +9,14 @@ times (enqueue, claim, done), not two rows and five writes.
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.functions import Now
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+from django.utils import timezone
 
 
 class Task(models.Model):
@@ -51,8 +53,9 @@ class Task(models.Model):
     # Set by an operator to stop the task while it runs (retries.cancel): its worker's
     # supervisor sees it at the next heartbeat and ends the task (supervisor.py).
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
-    # Enqueueing the same key twice returns the first task (see enqueue.py). NULL, not "", for
-    # "no key": the partial UNIQUE index covers only the rows that have one.
+    # Enqueueing the same key twice (same owner, same task) returns the first task (see
+    # enqueue.py). NULL, not "", for "no key": the partial UNIQUE index covers only the rows
+    # that have one.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     # Who enqueued it over HTTP (views.py): only they, and staff, may read its status.
     enqueued_by = models.ForeignKey(
@@ -85,9 +88,13 @@ class Task(models.Model):
             ),
         ]
         constraints = [
+            # A key is its owner's, for one task: the same key from someone else, or for
+            # another task, is another task. NULLS NOT DISTINCT: code's tasks (no owner) share
+            # one space of keys instead of never matching.
             models.UniqueConstraint(
-                fields=["idempotency_key"],
+                fields=["enqueued_by", "name", "idempotency_key"],
                 condition=models.Q(idempotency_key__isnull=False),
+                nulls_distinct=False,
                 name="task_idempotency_key",
             ),
             models.CheckConstraint(
@@ -142,7 +149,11 @@ class SentEmail(models.Model):
 
 class ApiToken(models.Model):
     """A secret that lets a script call the HTTP API as a user (api.py). Only its SHA-256 is
-    stored: a copy of the database does not hand out working tokens."""
+    stored: a copy of the database does not hand out working tokens.
+
+    Found by its digest through a unique index, so the lookup needs no constant-time compare:
+    a timing difference could at most tell an attacker how much of a *digest* matched, and
+    they cannot choose digests, only tokens, whose digests they cannot steer."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -150,6 +161,8 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100, help_text="what it is for")
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="none: never")
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="to the minute")
 
     def __str__(self):
         return f"{self.name} ({self.user})"
@@ -159,10 +172,11 @@ class ApiToken(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user, name: str) -> str:
+    def issue(cls, user, name: str, expires_in: timedelta | None = None) -> str:
         """Create a token and return it: the only time it is ever seen in full."""
         token = secrets.token_urlsafe(32)
-        cls.objects.create(user=user, name=name, digest=cls.hash(token))
+        expires_at = timezone.now() + expires_in if expires_in else None
+        cls.objects.create(user=user, name=name, digest=cls.hash(token), expires_at=expires_at)
         return token
 
     @classmethod
@@ -174,8 +188,19 @@ class ApiToken(models.Model):
 
     @classmethod
     def user_for(cls, token: str):
-        found = cls.objects.filter(digest=cls.hash(token), user__is_active=True).first()
-        return found.user if found else None
+        """The active user behind a token that has not expired, or None."""
+        found = (
+            cls.objects.select_related("user")
+            .filter(digest=cls.hash(token), user__is_active=True)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=Now()))
+            .first()
+        )
+        if found is None:
+            return None
+        # At most one write a minute per token, not one per request.
+        if found.last_used_at is None or timezone.now() - found.last_used_at > timedelta(minutes=1):
+            cls.objects.filter(pk=found.pk).update(last_used_at=Now())
+        return found.user
 
 
 class ScheduledTick(models.Model):

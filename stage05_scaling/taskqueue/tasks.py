@@ -28,6 +28,16 @@ def pretend_work(ms=5):
 
 
 @task
+def wait_for_api(ms=50):
+    """Waits `ms` milliseconds, at most 1,000, as a call to another service would: the load
+    test's task. The HTTP API may enqueue it (TASKQUEUE_HTTP_TASKS), so it is bounded: a
+    client must not be able to put a worker to sleep for an hour."""
+    if not (type(ms) in (int, float) and 0 <= ms <= 1000):
+        raise ValueError(f"ms must be a number from 0 to 1000, not {ms!r}")
+    time.sleep(ms / 1000)
+
+
+@task
 def burn_cpu(ms=5):
     """Computes for `ms` milliseconds (a report, an image resize): holds the GIL all along."""
     deadline = time.perf_counter() + ms / 1000

@@ -2,6 +2,7 @@
 follows the Compose specification, and every command it runs exists in the repository."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -68,3 +69,28 @@ def test_the_command_exists_in_the_repository(service):
         [sys.executable, "manage.py", "help", command], cwd=stage_dir, capture_output=True
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+def resolved(environment: dict) -> dict:
+    """Compose's `${NAME:-default}` as it comes out with NAME unset."""
+    default = re.compile(r"\$\{\w+:-([^}]*)\}")
+    return {key: default.sub(r"\1", str(value)) for key, value in environment.items()}
+
+
+@pytest.mark.parametrize("service", ["stage05-web", "stage05-worker"])
+def test_stage05_runs_with_production_settings_that_pass_check_deploy(service):
+    environment = resolved(SERVICES[service]["environment"])
+    assert "DEBUG" not in environment  # off: the default
+    leave_out = {"DEBUG", "SECRET_KEY", "HTTPS", "ALLOWED_HOSTS", "DATABASE_URL"}
+    base = {key: value for key, value in os.environ.items() if key not in leave_out}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT / "stage05_scaling",
+        env={**base, **environment},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

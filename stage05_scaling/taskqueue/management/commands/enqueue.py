@@ -38,7 +38,7 @@ class Command(BaseCommand):
     def handle(self, *, name, kwargs, args_json, count, key, priority, queue_name, **_):
         # Check everything before writing anything: bad input adds no row at all.
         try:
-            registry.lookup(name)
+            definition = registry.lookup(name)
         except registry.UnknownTask as error:
             raise CommandError(str(error)) from None
         kwargs = json_option("--kwargs", kwargs, dict, "object", '{"name": "Ada"}')
@@ -50,7 +50,9 @@ class Command(BaseCommand):
         using = {"priority": priority, "queue_name": queue_name}
         using = {option: value for option, value in using.items() if value is not None}
 
-        if key is not None and (existing := Task.objects.filter(idempotency_key=key).first()):
+        # A key is its owner's and its task's; tasks enqueued here have no owner.
+        mine = Task.objects.filter(name=definition.module_path, enqueued_by=None)
+        if key is not None and (existing := mine.filter(idempotency_key=key).first()):
             self.stdout.write(f"already enqueued with key {key!r}: task {existing.pk}")
             return
         try:
