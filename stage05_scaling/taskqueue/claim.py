@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from taskqueue.db import run
+from taskqueue.done import COMPLETE, Completions
 
 
 @dataclass(slots=True)
@@ -44,7 +45,7 @@ UPDATE taskqueue_task AS task
 SET status = 'IN_PROGRESS',
     started_at = now(),
     attempts = task.attempts + 1,
-    worker = %(worker)s,
+    worker = %(worker)s::text,
     worker_ids = task.worker_ids || to_jsonb(%(worker)s::text)
 FROM next
 WHERE task.id = next.id
@@ -72,16 +73,44 @@ WITH next AS (
 """ + CLAIM[CLAIM.index("UPDATE taskqueue_task") :]
 
 
-def claim_batch(batch_size: int, worker_id: str, queues: list[str]) -> list[Claimed]:
+def with_completion(claim: str) -> str:
+    """The claim, preceded by the completion of the last batch, in one statement: one round
+    trip and one commit per batch instead of two. The claim's rows come back with `finished`
+    false, the ids it marked DONE with `finished` true."""
+    head, take = claim.split("\nUPDATE taskqueue_task", 1)
+    completed = COMPLETE.strip().replace("\n", "\n    ")
+    return (
+        f"WITH completed AS (\n    {completed}\n),\n{head.strip().removeprefix('WITH ')}"
+        f",\nclaimed AS (\nUPDATE taskqueue_task{take.rstrip()}\n)\n"
+        "SELECT false AS finished, * FROM claimed\n"
+        "UNION ALL\n"
+        "SELECT true, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM completed\n"
+    )
+
+
+COMPLETE_AND_CLAIM = with_completion(CLAIM)
+COMPLETE_AND_CLAIM_FROM_QUEUES = with_completion(CLAIM_FROM_QUEUES)
+
+
+def claim_batch(
+    batch_size: int, worker_id: str, queues: list[str], completions: Completions | None = None
+) -> list[Claimed]:
     """Lock up to `batch_size` due tasks of `queues`, mark them IN_PROGRESS with one more
     attempt and this worker's name, and commit at once (autocommit: one statement, one
-    transaction)."""
+    transaction). With `completions` waiting, they are written by the same statement."""
     params = {"batch_size": batch_size, "worker": worker_id}
-    if len(queues) == 1:
-        sql, params["queue"] = CLAIM, queues[0]
+    one = len(queues) == 1
+    if one:
+        params["queue"] = queues[0]
     else:
-        sql, params["queues"] = CLAIM_FROM_QUEUES, list(queues)
-    rows = run(sql, params)
+        params["queues"] = list(queues)
+    if completions is not None and completions.ids:
+        params |= completions.params()
+        rows = run(COMPLETE_AND_CLAIM if one else COMPLETE_AND_CLAIM_FROM_QUEUES, params)
+        completions.written({row[1] for row in rows if row[0]})
+        rows = [row[1:] for row in rows if not row[0]]
+    else:
+        rows = run(CLAIM if one else CLAIM_FROM_QUEUES, params)
     tasks = [
         Claimed(
             id,
@@ -102,16 +131,6 @@ def claim_batch(batch_size: int, worker_id: str, queues: list[str]) -> list[Clai
     # RETURNING does not keep the claim's order: restore it.
     tasks.sort(key=lambda task: (-task.priority, task.id))
     return tasks
-
-
-def run(sql: str, params) -> list[tuple]:
-    """Run one of the hot statements (the claim, the completion) on the psycopg connection
-    under Django's: parameters travel apart from the SQL, arrays in binary, and the statement
-    is prepared once and then only executed. Errors are Django's, as from any query."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
 
 
 EMPTY = {"[]": list, "{}": dict}  # most tasks have no args or no kwargs: skip the decoder

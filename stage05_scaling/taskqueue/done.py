@@ -18,13 +18,14 @@ task DEAD or queued it for a retry meanwhile, and a success is worth more than e
 import time
 
 from taskqueue import events
-from taskqueue.claim import run
+from taskqueue.db import run
 
 COMPLETE = """
 UPDATE taskqueue_task AS task
 SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = ''
-FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS done(id, attempt, result)
-WHERE task.id = done.id AND task.worker = %s AND task.attempts = done.attempt
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[])
+     AS done(id, attempt, result)
+WHERE task.id = done.id AND task.worker = %(worker)s::text AND task.attempts = done.attempt
   AND task.status IN ('IN_PROGRESS', 'QUEUED', 'DEAD')
 RETURNING task.id
 """
@@ -49,16 +50,27 @@ class Completions:
     def due(self) -> bool:
         return bool(self.ids) and time.monotonic() - self._since >= self.max_wait
 
+    def params(self) -> dict:
+        # Three arrays, one parameter each: the statement is the same size for 1 or 1,000.
+        return {
+            "ids": self.ids,
+            "attempts": self.attempts,
+            "results": self.results,
+            "worker": self.worker_id,
+        }
+
     def flush(self) -> set[int]:
         """Write what is waiting; return the ids written. Only rows of this attempt are changed:
         a task given back and claimed again belongs to a newer attempt now. If the database
         is away, the results stay here and the next flush tries again."""
         if not self.ids:
             return set()
-        # Three arrays, one parameter each: the statement is the same size for 1 or 1,000.
-        params = [self.ids, self.attempts, self.results, self.worker_id]
-        written = {row[0] for row in run(COMPLETE, params)}
-        for task_id in set(self.ids) - written:
+        return self.written({row[0] for row in run(COMPLETE, self.params())})
+
+    def written(self, ids: set[int]) -> set[int]:
+        """The results of `ids` are in the table (by flush(), or with the next claim, claim.py):
+        forget them all, and say which were dropped."""
+        for task_id in set(self.ids) - ids:
             events.emit("task.result_dropped", task=task_id, worker=self.worker_id)
         flushed = set(self.ids)
         self.ids, self.attempts, self.results = [], [], []

@@ -36,7 +36,7 @@ INSERT INTO taskqueue_workerprocess AS process
     (id, hostname, pid, supervisor_pid, queues, started_at, heartbeat_at, expires_at, exit)
 VALUES (%s, %s, %s, %s, %s, now(), now(), now() + make_interval(secs => %s), '')
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at,
-                               stopped_at = NULL, exit = ''
+                               stopped_at = NULL, exit = '', waiting = false
 """
 # One statement for all of a supervisor's children, whatever their number. A process that the
 # rescuer gave up on (a network cut) and that beats again is alive again: its row says so.
@@ -55,9 +55,10 @@ WHERE status = 'IN_PROGRESS' AND worker = ANY(%s) AND cancel_requested_at IS NOT
 """
 STOPPED = """
 UPDATE taskqueue_workerprocess
-SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL
+SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL, waiting = false
 WHERE id = %s
 """
+WAITING = "UPDATE taskqueue_workerprocess SET waiting = %s WHERE id = %s"
 
 
 def worker_id(pid: int, token: str | None = None) -> str:
@@ -93,6 +94,13 @@ def beat(running: Iterable[tuple[str, Running | None]], lease: float, now: float
         cursor.execute(BEAT, [lease, ids, tasks, running_for])
         cursor.execute(CANCELLED, [ids])
         return cursor.fetchall()
+
+
+def waiting(worker_id: str, idle: bool) -> None:
+    """An idle worker that listens says so: enqueues send NOTIFY only while one does
+    (migration 0010)."""
+    with connection.cursor() as cursor:
+        cursor.execute(WAITING, [idle, worker_id])
 
 
 def stopped(worker_id: str, how: str) -> None:

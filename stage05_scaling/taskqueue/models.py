@@ -130,6 +130,15 @@ class WorkerProcess(models.Model):
     task_started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     exit = models.CharField(max_length=100, blank=True, help_text="how it ended")
+    # Idle, and listening: an enqueue then sends NOTIFY to wake it (wakeup.py). False while it
+    # works, so that a busy queue's enqueues send none: PostgreSQL serialises the commits of
+    # the transactions that notify.
+    waiting = models.BooleanField(db_default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(waiting=True), name="worker_waiting")
+        ]
 
     def __str__(self):
         return self.id

@@ -51,7 +51,7 @@ WHERE task.status = 'IN_PROGRESS'
 """
 WRITE_OFF = """
 UPDATE taskqueue_workerprocess
-SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL
+SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL, waiting = false
 WHERE id = %s
 """
 

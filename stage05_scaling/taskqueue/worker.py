@@ -24,6 +24,7 @@ from taskqueue import events, heartbeat, registry
 from taskqueue.backend import PostgresBackend, task_result_from_claim, worker_signals_wanted
 from taskqueue.claim import Claimed, claim_batch, release
 from taskqueue.done import Completions
+from taskqueue.prefetch import Prefetch
 from taskqueue.report import CANCEL, Report
 from taskqueue.rescuer import give_back
 from taskqueue.retention import prune_a_little
@@ -40,7 +41,6 @@ from taskqueue.shutdown import (
 from taskqueue.wakeup import Listener, listen_enabled
 
 # The defaults, stated once: the `worker` command's options take theirs from here.
-BATCH_SIZE = 100
 POLL_INTERVAL = 1.0
 LEASE = 30.0
 GRACE = 25.0
@@ -51,7 +51,7 @@ class Worker:
     def __init__(
         self,
         queues: list[str] | None = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
         poll_interval: float = POLL_INTERVAL,
         burst: bool = False,
         lease: float = LEASE,
@@ -69,7 +69,7 @@ class Worker:
             heartbeat.worker_id(os.getpid()),
         )
         self.queues = queues or sorted(default_task_backend.queues)
-        self.batch_size = batch_size
+        self.prefetch = Prefetch(batch_size)  # the claim's size: batch_size, or adapted
         self.poll_interval = poll_interval
         self.burst = burst
         self.lease = lease
@@ -85,6 +85,7 @@ class Worker:
         self._next_housekeeping = 0.0
         self._idle_wait = 0.0
         self._registered = False
+        self._waiting = False  # told the database it waits for a NOTIFY (heartbeat.waiting)
         self._recover = False  # a database error cut a batch short
         self._current: Claimed | None = None  # the task whose outcome is not recorded yet
 
@@ -106,7 +107,7 @@ class Worker:
             "worker.ready",
             worker=self.id,
             queues=",".join(self.queues),
-            batch=self.batch_size,
+            batch=self.prefetch.fixed or "auto",
             lease=self.lease,
             supervisor=self.supervisor_pid or "none",
             wakeup="notify" if self.listen else "poll",
@@ -166,19 +167,29 @@ class Worker:
             self.recover()
         self.housekeeping_now_and_then()
         self.scheduler.enqueue_due()  # at each tick of a schedule, else nothing
-        self.flush()  # results left by a batch that a database error cut short
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
-        tasks = claim_batch(self.batch_size, self.id, self.queues)
+        # The last batch's results are written by the same statement that claims the next.
+        tasks = claim_batch(self.prefetch.size, self.id, self.queues, self.completions)
         if not tasks:
             if self.burst:
                 return False
+            if self.listen and not self._waiting:
+                # Say so, then look once more before sleeping: an enqueue that committed before
+                # the flag sent no NOTIFY, and this second look finds its task.
+                heartbeat.waiting(self.id, True)
+                self._waiting = True
+                return True
             self.wait_idle()
             return True
+        if self._waiting:
+            heartbeat.waiting(self.id, False)  # busy: enqueues need not notify for us
+            self._waiting = False
         self._idle_wait = 0.0
         events.emit("claim", worker=self.id, tasks=len(tasks))
         self.signals = worker_signals_wanted()
-        self.run_batch(tasks)
-        self.flush()
+        started = time.perf_counter()
+        if self.run_batch(tasks):
+            self.prefetch.ran(len(tasks), time.perf_counter() - started)
         return True
 
     def wait_idle(self) -> None:
@@ -236,17 +247,19 @@ class Worker:
             if pruned := prune_a_little():
                 events.emit("tasks.pruned", tasks=pruned, worker=self.id)
 
-    def run_batch(self, tasks: list[Claimed]) -> None:
+    def run_batch(self, tasks: list[Claimed]) -> bool:
+        """Run the batch in order; False if a stop request cut it short."""
         for index, task in enumerate(tasks):
             if self.shutdown.requested.is_set():
                 self.release_unstarted(tasks[index:])
-                return
+                return False
             self.execute(task)
             if self.completions.due():
                 self.flush()
             if self.shutdown.exit_code != EXIT_CLEAN:
                 self.release_unstarted(tasks[index + 1 :])
-                return
+                return False
+        return True
 
     def release_unstarted(self, tasks: list[Claimed]) -> None:
         """Claimed, not started: back to the queue at once, attempt not counted."""

@@ -194,3 +194,21 @@ def test_releasing_an_unstarted_task_takes_back_its_attempt_and_its_worker_entry
 
     task.refresh_from_db()
     assert (task.status, task.attempts, task.worker, task.worker_ids) == ("QUEUED", 0, "", [])
+
+
+def test_the_last_batch_is_completed_by_the_statement_that_claims_the_next(statements):
+    tasks = [enqueue("greet", {"name": str(n)}) for n in range(3)]
+    first = claim.claim_batch(2, "worker-a", ["default"])
+    done = Completions("worker-a")
+    for task in first:
+        done.add(task.id, task.attempts, f'"result {task.id}"')
+    statements.clear()
+
+    second = claim.claim_batch(2, "worker-a", ["default"], done)
+
+    assert len(statements) == 1
+    assert ids(second) == [tasks[2].pk]
+    assert done.ids == []
+    for task in tasks[:2]:
+        task.refresh_from_db()
+        assert (task.status, task.result) == ("DONE", f"result {task.pk}")

@@ -29,7 +29,7 @@ def statuses(tasks):
 def test_the_running_task_finishes_and_the_unstarted_ones_go_back(manage, signum):
     running = enqueue("pretend_work", {"ms": 1500})
     waiting = [enqueue("noop") for _ in range(3)]  # claimed in the same batch, not started
-    worker = start_worker(manage, "--grace", "30")
+    worker = start_worker(manage, "--grace", "30", "--batch-size", "10")
     worker.wait_for(f"event=task.start task={running.pk} ")
 
     worker.send_signal(signum)

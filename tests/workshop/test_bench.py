@@ -8,18 +8,23 @@ import subprocess
 import sys
 
 from workshop import REPO_ROOT
-from workshop.bench import enqueue, growth, processing, report
+from workshop.bench import enqueue, growth, processing, real_tasks, report
 
 EXPECTED = [
     enqueue.ONE,
     enqueue.ONE_PLAIN,
     enqueue.BULK,
     enqueue.BULK_PLAIN,
+    enqueue.MANY_PLAIN,
+    enqueue.MANY_QUIET,
+    enqueue.MANY_NOTIFY,
     "stage 2 (FOR UPDATE), 2 processes, batch 100",
     "stage 3 (SKIP LOCKED), 2 processes, batch 100",
     *(processing.stage5_name(p, b) for b in (100, 1) for p in (1, 2, 4)),
     processing.ORM_LOOP,
     processing.PSYCOPG_LOOP,
+    real_tasks.FIVE_MS,
+    real_tasks.ONE_SECOND,
     *(f"LISTEN/NOTIFY, enqueue to start, {p}" for p in ("p50", "p95", "p99")),
     *(f"polling (backoff to 1 s), enqueue to start, {p}" for p in ("p50", "p95", "p99")),
     growth.name(2_000),
@@ -29,7 +34,7 @@ EXPECTED = [
 
 
 def test_a_quick_run_writes_every_row_with_a_positive_number(tmp_path):
-    families = "enqueue,processing,latency,growth,pgbench"
+    families = "enqueue,processing,real,latency,growth,pgbench"
     command = [sys.executable, "-m", "workshop.bench", "--quick", "--only", families]
     result = subprocess.run(
         [*command, "--out", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True
@@ -44,7 +49,7 @@ def test_a_quick_run_writes_every_row_with_a_positive_number(tmp_path):
     for row in measured.values():
         assert float(row["value"]) > 0, row
     targets = [row for row in rows if row["group"] == "targets"]
-    assert len(targets) == 7
+    assert len(targets) == 11
     assert {row["note"] for row in targets} <= {"ok", "missed"}
     assert float(measured[processing.STAGE5_REFERENCE]["ratio_to_stage5"]) == 1.0
     text = (tmp_path / "bench.txt").read_text()

@@ -14,13 +14,24 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workshop import REPO_ROOT
-from workshop.bench import Row, enqueue, growth, latency, pgbench, processing, report, skipped
+from workshop.bench import (
+    Row,
+    enqueue,
+    growth,
+    latency,
+    pgbench,
+    processing,
+    real_tasks,
+    report,
+    skipped,
+)
 from workshop.bench.db import STAGE5, STAGE5_DB, migrate, server_version
 from workshop.demo import console
 
 FAMILIES = {
     "enqueue": enqueue.steps,
     "processing": processing.steps,
+    "real": real_tasks.steps,
     "latency": latency.steps,
     "growth": growth.steps,
     "pgbench": pgbench.steps,
@@ -34,13 +45,14 @@ class Sizes:
     slow_tasks: int = 5_000
     enqueue_one: int = 5_000
     enqueue_bulk: int = 100_000
-    latency_samples: int = 50
+    latency_samples: int = 200  # p99 of 200: the second slowest
     poll_samples: int = 20
     growth_rows: int = 1_000_000
     alternative_tasks: int = 5_000
+    five_ms_tasks: int = 2_000
 
 
-QUICK = Sizes(300, 300, 100, 1_000, 5, 3, 2_000, 200)
+QUICK = Sizes(300, 300, 96, 1_000, 5, 3, 2_000, 200, 100)
 
 
 def alternatives_steps(sizes: Sizes) -> list:

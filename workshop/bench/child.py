@@ -19,8 +19,7 @@ django.setup()
 import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from taskqueue.claim import CLAIM  # noqa: E402
-from taskqueue.done import COMPLETE  # noqa: E402
+from taskqueue.claim import CLAIM, COMPLETE_AND_CLAIM  # noqa: E402
 from taskqueue.enqueue import enqueue, enqueue_many  # noqa: E402
 from taskqueue.models import Task  # noqa: E402
 
@@ -82,18 +81,32 @@ def orm_loop(batch: int) -> tuple[int, float]:
 
 
 def psycopg_loop(batch: int) -> tuple[int, float]:
-    """Stage 5's own claim and completion statements, from a plain psycopg loop."""
+    """Stage 5's own statements (the first claim, then one statement that completes the last
+    batch and claims the next) from a plain psycopg loop."""
     done, last = 0, time.time()
     worker = f"psycopg-loop:{os.getpid()}"
     claim = {"batch_size": batch, "worker": worker, "queue": "default"}
     with plain_connection() as conn:
-        while True:
-            rows = conn.execute(CLAIM, claim, prepare=True).fetchall()
-            if not rows:
-                return done, last
+        rows = conn.execute(CLAIM, claim, prepare=True).fetchall()
+        while rows:
             ids, attempts = [row[0] for row in rows], [row[4] for row in rows]
-            conn.execute(COMPLETE, [ids, attempts, ["null"] * len(ids), worker], prepare=True)
+            completed = {"ids": ids, "attempts": attempts, "results": ["null"] * len(ids)}
+            batch_rows = conn.execute(COMPLETE_AND_CLAIM, claim | completed, prepare=True)
+            rows = [row[1:] for row in batch_rows.fetchall() if not row[0]]
             done, last = done + len(ids), time.time()
+    return done, last
+
+
+def enqueue_loop(count: int) -> tuple[int, float]:
+    """enqueue() one task at a time; `last` for a start gate shared with other enqueuers."""
+    for _ in range(count):
+        enqueue("noop")
+    return count, time.time()
+
+
+def insert_loop_timed(count: int) -> tuple[int, float]:
+    insert_loop(count)
+    return count, time.time()
 
 
 TIMED = {
@@ -102,7 +115,12 @@ TIMED = {
     "insert-loop": insert_loop,
     "copy": plain_copy,
 }
-LOOPS = {"orm-loop": orm_loop, "psycopg-loop": psycopg_loop}
+LOOPS = {
+    "orm-loop": orm_loop,
+    "psycopg-loop": psycopg_loop,
+    "enqueue-loop": enqueue_loop,
+    "insert-loop-timed": insert_loop_timed,
+}
 
 
 def main(what: str, number: int) -> None:

@@ -1,5 +1,5 @@
-"""The raw-SQL ceiling: pgbench runs stage 5's claim and completion statements (claim.py CLAIM,
-done.py COMPLETE, the same text) with no Python at all, 2 clients, 1 and 100 tasks per claim.
+"""The raw-SQL ceiling: pgbench runs stage 5's statement per batch (claim.py
+COMPLETE_AND_CLAIM, the same text) with no Python at all, 2 clients, 1 and 100 tasks per claim.
 
 pgbench cannot keep a list between statements, so the claim is wrapped: its rows' ids and
 attempts (and a JSON null result for each) come back as arrays, which `\\gset` hands to the
@@ -8,6 +8,7 @@ completion.
 
 import re
 import subprocess
+import sys
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -27,38 +28,36 @@ def pgbench_path() -> Path:
 
 
 def script() -> str:
-    """Stage 5's statements, their %(name)s parameters as pgbench :variables."""
-    from_stage = _stage5_sql()
-    claim = from_stage["CLAIM"].strip()
-    # `WITH next AS (...) UPDATE ... RETURNING ...` becomes a second CTE, `claimed`.
-    claim = claim.replace(
-        "\nUPDATE taskqueue_task AS task", ",\nclaimed AS (\nUPDATE taskqueue_task AS task"
+    """Stage 5's statement per batch (claim.py COMPLETE_AND_CLAIM: the last batch completed
+    and the next claimed, in one), its %(name)s parameters as pgbench :variables. The claimed
+    rows come back as arrays, which `\\gset` keeps for the next run of the script."""
+    sql = stage5_statement().strip()
+    final = sql.index("SELECT false AS finished")
+    sql = sql[:final] + (
+        "SELECT coalesce(array_agg(id), '{}') AS ids,"
+        " coalesce(array_agg(attempts), '{}') AS attempts,"
+        " coalesce(array_agg('null'::text), '{}') AS results FROM claimed"
     )
-    claim += "\n)\nSELECT coalesce(array_agg(id), '{}') AS ids,"
-    claim += " coalesce(array_agg(attempts), '{}') AS attempts,"
-    claim += " coalesce(array_agg('null'::text), '{}') AS results FROM claimed"
-    for name in ("batch_size", "worker", "queue"):
-        claim = claim.replace(f"%({name})s", f":{name}")
-    complete = from_stage["COMPLETE"].strip()
-    for variable in (":ids", ":attempts", ":results", ":worker"):
-        complete = complete.replace("%s", variable, 1)
-    # pgbench reads one statement per line unless it ends with `;`, or `\gset` ends it.
-    return f"{one_line(claim)} \\gset\n{one_line(complete)};\n"
+    for name in ("batch_size", "worker", "queue", "ids", "attempts", "results"):
+        sql = sql.replace(f"%({name})s", f":{name}")
+    # pgbench reads one statement per line unless `\gset` ends it.
+    return f"{one_line(sql)} \\gset\n"
 
 
 def one_line(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def _stage5_sql() -> dict[str, str]:
-    """CLAIM and COMPLETE, read from the stage's files (importing them needs Django)."""
+def stage5_statement() -> str:
+    """The statement itself, imported from the stage (its SQL modules need no settings)."""
     from workshop.bench.db import STAGE5_DIR
 
-    found = {}
-    for file, name in (("claim.py", "CLAIM"), ("done.py", "COMPLETE")):
-        text = (STAGE5_DIR / "taskqueue" / file).read_text()
-        found[name] = re.search(rf'^{name} = """(.*?)"""', text, re.S | re.M).group(1)
-    return found
+    sys.path.insert(0, str(STAGE5_DIR))
+    try:
+        from taskqueue.claim import COMPLETE_AND_CLAIM
+    finally:
+        sys.path.remove(str(STAGE5_DIR))
+    return COMPLETE_AND_CLAIM
 
 
 def measure(batch: int, count: int) -> list[Row]:
@@ -82,6 +81,12 @@ def measure(batch: int, count: int) -> list[Row]:
             "worker=pgbench",
             "-D",
             "queue=default",
+            "-D",
+            "ids={}",
+            "-D",
+            "attempts={}",
+            "-D",
+            "results={}",
             server_url(STAGE5_DB),
         ]
         result = subprocess.run(command, capture_output=True, text=True)

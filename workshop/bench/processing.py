@@ -48,6 +48,20 @@ def enqueue_noops(count: int, database: str = STAGE5_DB) -> int:
     return before
 
 
+def last_finished(count: int, after: int = 0) -> float:
+    """When the last of the `count` tasks after id `after` finished (epoch seconds); an error
+    if not all of them are DONE."""
+    with connect(STAGE5_DB) as conn:
+        done, last = conn.execute(
+            "SELECT count(*), extract(epoch FROM max(finished_at)) FROM taskqueue_task"
+            " WHERE id > %s AND status = 'DONE'",
+            [after],
+        ).fetchone()
+    if done != count:
+        raise RuntimeError(f"{done} of {count} tasks done")
+    return float(last)
+
+
 def stage5_rate(processes: int, batch: int, count: int, fresh: bool = True) -> float:
     """Tasks/s of `worker --processes N --burst`; `fresh=False` keeps the rows already there."""
     if fresh:
@@ -57,15 +71,7 @@ def stage5_rate(processes: int, batch: int, count: int, fresh: bool = True) -> f
         supervisor = worker(processes, batch)
         opened = open_gate(processes, [supervisor])
     wait_all([supervisor])
-    with connect(STAGE5_DB) as conn:
-        done, last = conn.execute(
-            "SELECT count(*), extract(epoch FROM max(finished_at)) FROM taskqueue_task"
-            " WHERE id > %s AND status = 'DONE'",
-            [before],
-        ).fetchone()
-    if done != count:
-        raise RuntimeError(f"{done} of {count} tasks done")
-    return count / (float(last) - opened)
+    return count / (last_finished(count, after=before) - opened)
 
 
 def stage5(processes: int, batch: int, count: int) -> list[Row]:

@@ -18,6 +18,8 @@ def result_of(process: ManagedProcess, timeout: float = 600) -> dict:
     return json.loads(process.wait_for(r"^result (.*)").group(1))
 
 
-def worker(processes: int, batch: int, database: str = STAGE5_DB) -> ManagedProcess:
-    args = ["worker", "--processes", str(processes), "--burst", "--batch-size", str(batch), "-v0"]
+def worker(processes: int, batch: int | None, database: str = STAGE5_DB) -> ManagedProcess:
+    """`worker --processes N --burst`; batch None: the worker's own (auto)."""
+    size = "auto" if batch is None else str(batch)
+    args = ["worker", "--processes", str(processes), "--burst", "--batch-size", size, "-v0"]
     return ManagedProcess(STAGE5_DIR, *args, env=bench_env(database))

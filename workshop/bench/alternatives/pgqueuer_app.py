@@ -1,13 +1,14 @@
 """PgQueuer for the benchmark: `python -m workshop.bench.alternatives.pgqueuer_app
-install|enqueue N|work`. `work` runs one consumer with its defaults (batch 10) until the queue
-is empty (its `drain` mode)."""
+install|enqueue N|work [DRIVER BATCH]`. `work` runs one consumer until the queue is empty (its
+`drain` mode): with its defaults (psycopg, batch 10), or with `asyncpg 100`, its fastest
+driver and stage 5's batch."""
 
 import asyncio
 import sys
 
 import psycopg
 from pgqueuer import PgQueuer
-from pgqueuer.db import PsycopgDriver
+from pgqueuer.db import AsyncpgDriver, PsycopgDriver
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
@@ -17,8 +18,13 @@ DATABASE = "bench_pgqueuer"
 
 
 async def main(what: str, *args: str) -> None:
-    conn = await psycopg.AsyncConnection.connect(server_url(DATABASE), autocommit=True)
-    driver = PsycopgDriver(conn)
+    if what == "work" and args and args[0] == "asyncpg":
+        import asyncpg  # the `bench` extra
+
+        driver = AsyncpgDriver(await asyncpg.connect(server_url(DATABASE)))
+    else:
+        conn = await psycopg.AsyncConnection.connect(server_url(DATABASE), autocommit=True)
+        driver = PsycopgDriver(conn)
     if what == "install":
         await Queries(driver).install()
     elif what == "enqueue":
@@ -31,7 +37,8 @@ async def main(what: str, *args: str) -> None:
         async def noop(job) -> None:
             return None
 
-        await pgq.run(mode=QueueExecutionMode.drain)
+        batch = int(args[1]) if len(args) > 1 else 10
+        await pgq.run(mode=QueueExecutionMode.drain, batch_size=batch)
 
 
 if __name__ == "__main__":

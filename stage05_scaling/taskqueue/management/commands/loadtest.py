@@ -81,7 +81,7 @@ class Command(BaseCommand):
 
     def run_one(self, count, users, seconds, task_ms, url, token, raw) -> dict:
         # Batches of one: each task takes time, so a worker should hold only the one it runs.
-        worker_args = ["--processes", str(count), "--batch-size", "1"]
+        worker_args = ["--processes", str(count)]
         ready = count + 1
         with running(settings.BASE_DIR, worker_args, ready_lines=ready):
             locust = ManagedProcess(

@@ -11,9 +11,23 @@ from django.tasks import default_task_backend
 
 from taskqueue import worker as defaults
 from taskqueue.heartbeat import worker_id
+from taskqueue.prefetch import MOST, TARGET
 from taskqueue.report import Report
 from taskqueue.supervisor import RESCUE_INTERVAL, Supervisor, die_with_parent, worker_command
 from taskqueue.worker import Worker
+
+
+def batch(text: str) -> int | None:
+    """`--batch-size`: a whole number from 1, or `auto` (None)."""
+    if text == "auto":
+        return None
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be auto or a whole number from 1, not {text!r}")
+    return size
 
 
 class Command(BaseCommand):
@@ -34,9 +48,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--batch-size",
-            type=int,
-            default=defaults.BATCH_SIZE,
-            help=f"tasks per claim, at least 1 (default: {defaults.BATCH_SIZE})",
+            type=batch,
+            default=None,
+            help="tasks per claim, at least 1 (default: auto, up to"
+            f" {MOST}: as many as the worker gets through in {TARGET:g} s)",
         )
         parser.add_argument(
             "--poll-interval",
@@ -76,8 +91,6 @@ class Command(BaseCommand):
         parser.add_argument("--supervised", help=argparse.SUPPRESS)
 
     def handle(self, *, processes, queues, batch_size, verbosity, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
         if options["lease"] <= 0:
             raise CommandError("--lease must be positive")
         if processes < 1:
@@ -90,7 +103,7 @@ class Command(BaseCommand):
         level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
         logging.getLogger("taskqueue").setLevel(level)
         if options["supervised"] is None:
-            child = [f"--verbosity={verbosity}", f"--batch-size={batch_size}"]
+            child = [f"--verbosity={verbosity}", f"--batch-size={batch_size or 'auto'}"]
             child += [f"--queue={queue}" for queue in queues]
             for option in ("poll_interval", "lease", "grace"):
                 child.append(f"--{option.replace('_', '-')}={options[option]}")
