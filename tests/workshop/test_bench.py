@@ -12,6 +12,7 @@ from workshop.bench import enqueue, growth, processing, real_tasks, report
 
 EXPECTED = [
     enqueue.ONE,
+    enqueue.ONE_STATEMENT,
     enqueue.ONE_PLAIN,
     enqueue.BULK,
     enqueue.BULK_PLAIN,
@@ -22,6 +23,7 @@ EXPECTED = [
     "stage 3 (SKIP LOCKED), 2 processes, batch 100",
     *(processing.stage5_name(p, b) for b in (100, 1) for p in (1, 2, 4)),
     processing.ORM_LOOP,
+    processing.ORM_LOOP_TWO_WRITES,
     processing.PSYCOPG_LOOP,
     real_tasks.FIVE_MS,
     real_tasks.ONE_SECOND,
@@ -49,7 +51,7 @@ def test_a_quick_run_writes_every_row_with_a_positive_number(tmp_path):
     for row in measured.values():
         assert float(row["value"]) > 0, row
     targets = [row for row in rows if row["group"] == "targets"]
-    assert len(targets) == 11
+    assert len(targets) == 12
     assert {row["note"] for row in targets} <= {"ok", "missed"}
     assert float(measured[processing.STAGE5_REFERENCE]["ratio_to_stage5"]) == 1.0
     text = (tmp_path / "bench.txt").read_text()

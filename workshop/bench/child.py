@@ -6,6 +6,7 @@ that stage 5's worker is measured against: the least Python that still claims wi
 LOCKED, with none of the worker's bookkeeping (leases, results, retries, events).
 """
 
+import functools
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from taskqueue.claim import CLAIM, COMPLETE_AND_CLAIM  # noqa: E402
-from taskqueue.enqueue import enqueue, enqueue_many  # noqa: E402
+from taskqueue.enqueue import INSERT, enqueue, enqueue_many  # noqa: E402
 from taskqueue.models import Task  # noqa: E402
 
 NOOP = "taskqueue.tasks.noop"
@@ -54,6 +55,15 @@ def insert_loop(count: int) -> None:
             conn.execute(sql, NOOP_ROW)
 
 
+def statement_loop(count: int) -> None:
+    """enqueue()'s own INSERT (RETURNING, the NOTIFY trigger), from plain psycopg: the part of
+    enqueue()'s cost that is SQL, without its Python."""
+    params = [NOOP, "default", 0, "[]", "{}", 5, None, None]
+    with plain_connection() as conn:
+        for _ in range(count):
+            conn.execute(INSERT, params, prepare=True).fetchall()
+
+
 def plain_copy(count: int) -> None:
     with (
         plain_connection() as conn,
@@ -65,8 +75,12 @@ def plain_copy(count: int) -> None:
             copy.write_row(NOOP_ROW)
 
 
-def orm_loop(batch: int) -> tuple[int, float]:
-    """The bare Django ORM loop: lock a batch of ids, mark them DONE, commit. No bookkeeping."""
+def orm_loop(batch: int, claim_first: bool = False) -> tuple[int, float]:
+    """The bare Django ORM loop: lock a batch of ids, mark them DONE, commit. No bookkeeping.
+
+    `claim_first`: as a crash-safe queue must run it: the claim commits (IN_PROGRESS, so a
+    task outlives its worker's transaction), then a second write marks the batch DONE. Two new
+    row versions per task, as stage 5 writes."""
     done, last = 0, time.time()
     queued = Task.objects.filter(status=Task.Status.QUEUED)
     while True:
@@ -76,6 +90,9 @@ def orm_loop(batch: int) -> tuple[int, float]:
             )
             if not ids:
                 return done, last
+            first = Task.Status.IN_PROGRESS if claim_first else Task.Status.DONE
+            Task.objects.filter(id__in=ids).update(status=first)
+        if claim_first:
             Task.objects.filter(id__in=ids).update(status=Task.Status.DONE)
         done, last = done + len(ids), time.time()
 
@@ -113,10 +130,12 @@ TIMED = {
     "enqueue-one": enqueue_one,
     "enqueue-many": enqueue_bulk,
     "insert-loop": insert_loop,
+    "statement-loop": statement_loop,
     "copy": plain_copy,
 }
 LOOPS = {
     "orm-loop": orm_loop,
+    "orm-loop-claim-first": functools.partial(orm_loop, claim_first=True),
     "psycopg-loop": psycopg_loop,
     "enqueue-loop": enqueue_loop,
     "insert-loop-timed": insert_loop_timed,
@@ -125,9 +144,10 @@ LOOPS = {
 
 def main(what: str, number: int) -> None:
     if what in TIMED:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         TIMED[what](number)
-        result = {"seconds": time.perf_counter() - started}
+        # process_time: this process's CPU, what the enqueuing side costs a web worker.
+        result = {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}
     else:
         done, last = LOOPS[what](number)
         result = {"done": done, "last": last}

@@ -36,6 +36,7 @@ STAGE5_REFERENCE = stage5_name(2, 100)  # what every ratio_to_stage5 divides by
 STAGE2 = ("stage02_db_queue", "stage 2 (FOR UPDATE)", ["--claim", "locked"])
 STAGE3 = ("stage03_skip_locked", "stage 3 (SKIP LOCKED)", [])
 ORM_LOOP = "bare Django ORM loop, 2 processes, batch 100"
+ORM_LOOP_TWO_WRITES = "bare Django ORM loop, claim committed first, 2 processes, batch 100"
 PSYCOPG_LOOP = "plain psycopg claim+complete loop, 2 processes, batch 1"
 
 
@@ -115,5 +116,11 @@ def steps(sizes) -> list:
             tasks = count if batch > 1 else slow
             found.append((stage5_name(processes, batch), partial(stage5, processes, batch, tasks)))
     found.append((ORM_LOOP, partial(loop, ORM_LOOP, "orm-loop", 100, count)))
+    found.append(
+        (
+            ORM_LOOP_TWO_WRITES,
+            partial(loop, ORM_LOOP_TWO_WRITES, "orm-loop-claim-first", 100, count),
+        )
+    )
     found.append((PSYCOPG_LOOP, partial(loop, PSYCOPG_LOOP, "psycopg-loop", 1, slow)))
     return found

@@ -35,6 +35,8 @@ def targets(rows: list[Row], growth_rows: int) -> list[Row]:
     checks = [
         ("processing, 2 processes, batch 100", value.get(stage5), 30_000, "tasks/s"),
         ("processing: stage 5 / bare ORM loop", ratio(stage5, processing.ORM_LOOP), 0.8, "x"),
+        ("processing: stage 5 / ORM loop, claim committed first",
+         ratio(stage5, processing.ORM_LOOP_TWO_WRITES), 0.8, "x"),
         ("batch 1: stage 5 / plain psycopg loop", ratio(batch1, processing.PSYCOPG_LOOP), 0.8, "x"),
         ("bulk: enqueue_many / plain COPY", ratio(enqueue.BULK, enqueue.BULK_PLAIN), 0.9, "x"),
         ("one at a time: enqueue() / INSERT", ratio(enqueue.ONE, enqueue.ONE_PLAIN), 0.8, "x"),
