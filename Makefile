@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims bench notebooks notebooks-clean lock clean
+.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims bench screenshots notebooks notebooks-clean lock clean
 
 help:
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
@@ -21,6 +21,7 @@ help:
 	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
 	@echo "make diffs     refresh diffs/ and the README excerpts after changing a stage"
+	@echo "make screenshots       the dashboard screenshots of the stage 5 README (stage05_scaling/docs)"
 	@echo "make lint      ruff check and format check (format: fix them)"
 	@echo "make clean     remove .venv and test results"
 	@echo "make lock      re-pin requirements.lock from pyproject.toml"
@@ -102,6 +103,10 @@ measure-claims: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m workshop.bench
 	$(PY) -m workshop.excerpts --write
+
+# The dashboard's screenshots in the stage 5 README, taken by its browser test against real workers.
+screenshots: $(STAMP) browser
+	WORKSHOP_SCREENSHOTS=stage05_scaling/docs $(PY) -m pytest tests/stage05_scaling/test_dashboard.py -q
 
 # JupyterLab on the notebooks, with the workshop's virtual environment as the kernel.
 notebooks: $(STAMP)

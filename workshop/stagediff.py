@@ -13,7 +13,7 @@ from pathlib import Path
 from workshop import REPO_ROOT
 
 DIFFS = REPO_ROOT / "diffs"
-SKIP_NAMES = {"README.md", "__pycache__"}
+SKIP_NAMES = {"README.md", "__pycache__", "docs"}  # prose and pictures: not the code
 
 
 def stages() -> list[Path]:

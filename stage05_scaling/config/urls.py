@@ -13,4 +13,31 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("metrics/", views.metrics, name="metrics"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/queues/<str:name>/", views.queue_tasks, name="dashboard-queue"),
+    path(
+        "dashboard/queues/<str:name>/pause/",
+        views.queue_action,
+        {"action": "pause"},
+        name="dashboard-queue-pause",
+    ),
+    path(
+        "dashboard/queues/<str:name>/resume/",
+        views.queue_action,
+        {"action": "resume"},
+        name="dashboard-queue-resume",
+    ),
+    path("dashboard/tasks/", views.find_task, name="dashboard-find-task"),
+    path("dashboard/tasks/<int:task_id>/", views.task_page, name="dashboard-task"),
+    path(
+        "dashboard/tasks/<int:task_id>/retry/",
+        views.task_action,
+        {"action": "retry"},
+        name="dashboard-task-retry",
+    ),
+    path(
+        "dashboard/tasks/<int:task_id>/cancel/",
+        views.task_action,
+        {"action": "cancel"},
+        name="dashboard-task-cancel",
+    ),
 ]

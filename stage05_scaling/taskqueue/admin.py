@@ -3,7 +3,7 @@ a selection. Everything a task carries is shown read-only and escaped by the adm
 
 from django.contrib import admin
 
-from taskqueue.models import ApiToken, ScheduledTick, SentEmail, Task, WorkerProcess
+from taskqueue.models import ApiToken, PausedQueue, ScheduledTick, SentEmail, Task, WorkerProcess
 from taskqueue.retries import cancel, requeue
 
 
@@ -75,3 +75,16 @@ class ScheduledTickAdmin(admin.ModelAdmin):
     list_display = ["schedule", "tick", "task_id", "skipped", "created_at"]
     list_filter = ["schedule"]
     readonly_fields = ["schedule", "tick", "task_id", "skipped", "created_at"]
+
+
+@admin.register(PausedQueue)
+class PausedQueueAdmin(admin.ModelAdmin):
+    """Paused queues (pause.py): add one to pause a queue, delete it to resume. Workers see
+    the change within a second; running tasks finish."""
+
+    list_display = ["name", "paused_at", "paused_by"]
+    readonly_fields = ["paused_at", "paused_by"]
+
+    def save_model(self, request, obj, form, change):
+        obj.paused_by = request.user.get_username()
+        super().save_model(request, obj, form, change)

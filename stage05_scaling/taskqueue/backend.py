@@ -113,7 +113,13 @@ def task_result(row, definition: QueueTask) -> TaskResult:
         args=list(row.args),
         kwargs=dict(row.kwargs),
         backend=definition.backend,
-        errors=[TaskError(**error) for error in row.errors],
+        errors=[
+            # Only TaskError's fields: the records also say which attempt, worker and when.
+            TaskError(
+                exception_class_path=error["exception_class_path"], traceback=error["traceback"]
+            )
+            for error in row.errors
+        ],
         worker_ids=list(row.worker_ids),
     )
     object.__setattr__(result, "_return_value", row.result)  # TaskResult's own field, frozen

@@ -86,6 +86,12 @@ class Task(models.Model):
                 condition=models.Q(finished_at__isnull=False),
                 name="task_finished",
             ),
+            # The dashboard's latest failures, without reading the finished rows that are fine.
+            models.Index(
+                fields=["-finished_at"],
+                condition=models.Q(status__in=["FAILED", "DEAD"]),
+                name="task_failures",
+            ),
         ]
         constraints = [
             # A key is its owner's, for one task: the same key from someone else, or for
@@ -107,6 +113,35 @@ class Task(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.name} ({self.status})"
+
+
+class PausedQueue(models.Model):
+    """A queue that workers do not claim from while its row exists (pause.py). Tasks can still
+    be enqueued to it; running ones finish. Delete the row, or `manage.py queues resume`, to
+    resume it."""
+
+    name = models.CharField(primary_key=True, max_length=100)
+    paused_at = models.DateTimeField(db_default=Now())
+    paused_by = models.CharField(max_length=150, blank=True, help_text="who paused it")
+
+    def __str__(self):
+        return self.name
+
+
+class MinuteStats(models.Model):
+    """A minute of the queue's history, counted once after it ended (rollup.py)."""
+
+    minute = models.DateTimeField(primary_key=True)
+    finished = models.IntegerField(help_text="tasks that ended DONE in this minute")
+    failed = models.IntegerField(help_text="tasks that ended FAILED or DEAD")
+    p50_ms = models.FloatField(null=True, help_text="median wait from due to start")
+    p95_ms = models.FloatField(null=True)
+
+    class Meta:
+        verbose_name_plural = "minute stats"
+
+    def __str__(self):
+        return f"{self.minute:%Y-%m-%d %H:%M}: {self.finished} finished"
 
 
 class WorkerProcess(models.Model):

@@ -37,13 +37,23 @@ def outcome_of(task, definition, error: BaseException) -> str:
     return RETRY
 
 
-def error_record(error: BaseException) -> dict:
-    """An error as django.tasks' TaskError stores it."""
+def error_record(error: BaseException, task=None) -> dict:
+    """An error as django.tasks' TaskError stores it, and, for the dashboard's story of a
+    task, which attempt it ended, on which worker, from when to when."""
     kind = type(error)
-    return {
+    record = {
         "exception_class_path": f"{kind.__module__}.{kind.__qualname__}",
         "traceback": "".join(traceback.format_exception(error)),
     }
+    if task is not None:
+        started = getattr(task, "started_at", None)
+        record |= {
+            "attempt": task.attempts,
+            "worker": task.worker,
+            "started_at": started.isoformat() if started else None,
+            "ended_at": timezone.now().isoformat(),
+        }
+    return record
 
 
 def record_failure(task, definition, error: BaseException, *, lost: bool = False) -> str:
@@ -63,7 +73,9 @@ def record_failure(task, definition, error: BaseException, *, lost: bool = False
     changes = {
         "error": f"{type(error).__name__}: {error}",
         # Appended by the database (jsonb ||): the claim did not fetch the earlier ones.
-        "errors": CombinedExpression(F("errors"), "||", Value([error_record(error)], JSONField())),
+        "errors": CombinedExpression(
+            F("errors"), "||", Value([error_record(error, task)], JSONField())
+        ),
     }
     if outcome == RETRY and lost:
         changes.update(status=Task.Status.QUEUED)  # it keeps its place in the queue
@@ -88,7 +100,9 @@ def record_cancelled(task, error: BaseException) -> None:
         status=Task.Status.CANCELLED,
         finished_at=timezone.now(),
         error=f"{type(error).__name__}: {error}",
-        errors=CombinedExpression(F("errors"), "||", Value([error_record(error)], JSONField())),
+        errors=CombinedExpression(
+            F("errors"), "||", Value([error_record(error, task)], JSONField())
+        ),
     )
 
 

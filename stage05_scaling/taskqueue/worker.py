@@ -24,11 +24,13 @@ from taskqueue import events, heartbeat, registry
 from taskqueue.backend import PostgresBackend, task_result_from_claim, worker_signals_wanted
 from taskqueue.claim import Claimed, claim_batch, release
 from taskqueue.done import Completions
+from taskqueue.pause import Pauses
 from taskqueue.prefetch import Prefetch
 from taskqueue.report import CANCEL, Report
 from taskqueue.rescuer import give_back
 from taskqueue.retention import prune_a_little
 from taskqueue.retries import record_cancelled, record_failure
+from taskqueue.rollup import roll_up
 from taskqueue.schedules import Scheduler
 from taskqueue.shutdown import (
     EXIT_CLEAN,
@@ -70,6 +72,7 @@ class Worker:
         )
         self.queues = queues or sorted(default_task_backend.queues)
         self.prefetch = Prefetch(batch_size)  # the claim's size: batch_size, or adapted
+        self.pauses = Pauses(self.queues)  # which of them an operator paused (pause.py)
         self.poll_interval = poll_interval
         self.burst = burst
         self.lease = lease
@@ -167,9 +170,16 @@ class Worker:
             self.recover()
         self.housekeeping_now_and_then()
         self.scheduler.enqueue_due()  # at each tick of a schedule, else nothing
+        queues, changed = self.pauses.claimable()
+        if changed is not None:
+            events.emit("queues.paused", worker=self.id, paused=",".join(sorted(changed)) or "none")
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
-        # The last batch's results are written by the same statement that claims the next.
-        tasks = claim_batch(self.prefetch.size, self.id, self.queues, self.completions)
+        if queues:
+            # The last batch's results are written by the same statement that claims the next.
+            tasks = claim_batch(self.prefetch.size, self.id, queues, self.completions)
+        else:
+            self.flush()  # every queue of ours is paused: write the results, claim nothing
+            tasks = []
         if not tasks:
             if self.burst:
                 return False
@@ -241,11 +251,13 @@ class Worker:
         )
 
     def housekeeping_now_and_then(self) -> None:
-        """Every housekeeping_interval: prune old tasks (one worker at a time does)."""
+        """Every housekeeping_interval: prune old tasks, count the last minutes (one worker at a
+        time does each)."""
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeeping_interval
             if pruned := prune_a_little():
                 events.emit("tasks.pruned", tasks=pruned, worker=self.id)
+            roll_up()  # the minutes that ended, for the dashboard's charts (rollup.py)
 
     def run_batch(self, tasks: list[Claimed]) -> bool:
         """Run the batch in order; False if a stop request cut it short."""
