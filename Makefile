@@ -8,17 +8,20 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql diff diffs measure-claims bench screenshots notebooks notebooks-clean lock clean
+.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql reset diff diffs measure-claims bench measurements screenshots notebooks notebooks-clean lock clean
 
 help:
+	@echo "make setup     create .venv and install the pinned dependencies (demo and test do it too)"
 	@echo "make demo      run the workshop's demo ($(DEMO_STAGE))"
 	@echo "make test      run every stage's tests and ruff"
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
+	@echo "make reset DB=stage02_db_queue  empty a stage's queue tables (before an exercise)"
 	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
-	@echo "make bench     stage 5 against plain SQL and other queues (measurements/bench.csv; ~5 min)"
+	@echo "make bench     stage 5 against plain SQL and other queues (.measurements/bench.txt; ~5 min)"
 	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
-	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (measurements/load.csv)"
+	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (.measurements/load.csv)"
+	@echo "make measurements       maintainers: refresh the committed measurements/ and the quotes"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
 	@echo "make diffs     refresh diffs/ and the README excerpts after changing a stage"
 	@echo "make screenshots       the dashboard screenshots of the stage 5 README (stage05_scaling/docs)"
@@ -85,6 +88,10 @@ db-url: $(STAMP)
 psql: $(STAMP)
 	$(PY) -m workshop.embedded psql $(DB)
 
+# Empty a stage's queue tables before an exercise: make reset DB=stage02_db_queue
+reset: $(STAMP)
+	@$(PY) -m workshop.reset $(DB)
+
 diff: $(STAMP)
 	@$(PY) -m workshop.stagediff $(FROM) $(TO)
 
@@ -96,12 +103,22 @@ diffs: $(STAMP)
 # Writes measurements/claims.txt, then refreshes the stage 3 README that quotes it.
 measure-claims: $(STAMP)
 	$(PY) -m workshop.measure_claims
-	$(PY) -m workshop.excerpts --write
 
-# The benchmark (workshop/bench): writes measurements/bench.csv and bench.txt, then refreshes the
-# README that quotes bench.txt. The other queues it compares come from the `bench` extra (locked).
+# The benchmark (workshop/bench): writes .measurements/bench.csv and bench.txt (untracked). The
+# other queues it compares come from the `bench` extra (locked).
 bench: $(STAMP)
 	$(PY) -m workshop.bench
+
+# For maintainers: every measurement the READMEs quote, run again into the committed
+# measurements/, and the quotes refreshed (workshop/measurements.py). About 15 minutes.
+measurements: $(STAMP)
+	$(PY) -m workshop.measure_claims --save
+	$(PY) -m workshop.bench --save
+	cd stage05_scaling && ../$(PY) manage.py loadtest --save
+	cd stage05_scaling && ../$(PY) manage.py demo --save
+	cd stage05_scaling && ../$(PY) manage.py compare_threads --save
+	cd stage05_scaling && ../$(PY) manage.py chaos --save ../measurements/chaos.txt
+	$(PY) -m workshop.web_burst --save measurements/web_burst.txt
 	$(PY) -m workshop.excerpts --write
 
 # The dashboard's screenshots in the stage 5 README, taken by its browser test against real workers.

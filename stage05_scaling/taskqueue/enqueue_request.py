@@ -44,22 +44,66 @@ class EnqueueRequest:
     using: dict = field(default_factory=dict)  # priority, queue_name, run_after
 
 
-def reject_constant(name: str):
-    raise BadRequest(None, f"the body is not valid JSON: {name} is not a JSON number")
+MAX_DIGITS = 100  # a longer integer is no task's argument; Python refuses past 4,300 anyway
+
+
+class NotJSON:
+    """Stands in, while parsing, for what JSON does not allow (NaN, Infinity) or what is too
+    big to be a number here: the field that holds it is named once the body is parsed."""
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def parse_number(text: str):
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        return NotJSON(f"a number of {len(text.lstrip('-')):,} digits (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def find_not_json(value) -> NotJSON | None:
+    """The first NotJSON inside `value`, if any (iteratively: the body may nest deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, NotJSON):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def parse(body: bytes) -> EnqueueRequest:
+    found: list[NotJSON] = []
+
+    def not_a_number(name: str) -> NotJSON:
+        found.append(NotJSON(f"{name} is not a JSON number"))
+        return found[-1]
+
+    def number(text: str):
+        value = parse_number(text)
+        if isinstance(value, NotJSON):
+            found.append(value)
+        return value
+
     try:
         # UTF-8, as JSON over a network must be (RFC 8259): no guessing at UTF-16.
-        data = json.loads(body.decode(), parse_constant=reject_constant)
+        data = json.loads(body.decode(), parse_constant=not_a_number, parse_int=number)
     except UnicodeDecodeError:
         raise BadRequest(None, "the body is not valid JSON: it is not UTF-8") from None
     except json.JSONDecodeError as error:
         raise BadRequest(None, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise BadRequest(None, "the body is nested too deeply") from None
-    except ValueError as error:  # an integer of more than 4,300 digits, say
-        raise BadRequest(None, f"the body is not valid JSON: {error}") from None
+    if found:
+        if not isinstance(data, dict):
+            raise BadRequest(None, f"the body is not valid JSON: {found[0].problem}")
+        for name, value in data.items():
+            if problem := find_not_json(value):
+                where = name if name in FIELDS else None
+                raise BadRequest(where, f"not valid JSON: {problem.problem}")
     if not isinstance(data, dict):
         raise BadRequest(None, f"send a JSON object like {EXAMPLE}")
     if unknown := sorted(set(data) - FIELDS):

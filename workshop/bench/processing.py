@@ -5,6 +5,7 @@ Every row: N no-op tasks enqueued, the workers started behind the gate (db.gate:
 left out), then N divided by the time from the gate opening to the last task finished.
 """
 
+import statistics
 from functools import partial
 
 from workshop import measure_claims
@@ -75,12 +76,25 @@ def stage5_rate(processes: int, batch: int, count: int, fresh: bool = True) -> f
     return count / (last_finished(count, after=before) - opened)
 
 
-def stage5(processes: int, batch: int, count: int) -> list[Row]:
-    rate = stage5_rate(processes, batch, count)
-    return [Row(GROUP, stage5_name(processes, batch), rate, "tasks/s", note=f"{count:,} tasks")]
+REPEATS = 3  # stage 5's rows and the reference loops: the median of this many runs
 
 
-def loop(name: str, program: str, batch: int, count: int) -> list[Row]:
+def median_of(runs: int, once) -> float:
+    return statistics.median(once() for _ in range(runs))
+
+
+def stage5(processes: int, batch: int, count: int, runs: int = REPEATS) -> list[Row]:
+    rate = median_of(runs, partial(stage5_rate, processes, batch, count))
+    note = f"{count:,} tasks, median of {runs}"
+    return [Row(GROUP, stage5_name(processes, batch), rate, "tasks/s", note=note)]
+
+
+def loop(name: str, program: str, batch: int, count: int, runs: int = REPEATS) -> list[Row]:
+    rate = median_of(runs, partial(loop_rate, name, program, batch, count))
+    return [Row(GROUP, name, rate, "tasks/s", note=f"{count:,} tasks, median of {runs}")]
+
+
+def loop_rate(name: str, program: str, batch: int, count: int) -> float:
     reset(STAGE5_DB)
     enqueue_noops(count)
     with gate(STAGE5_DB, "taskqueue_task") as open_gate:
@@ -90,8 +104,7 @@ def loop(name: str, program: str, batch: int, count: int) -> list[Row]:
     done = sum(result["done"] for result in results)
     if done != count:
         raise RuntimeError(f"{name}: {done} of {count} tasks done")
-    seconds = max(result["last"] for result in results) - opened
-    return [Row(GROUP, name, count / seconds, "tasks/s", note=f"{count:,} tasks")]
+    return count / (max(result["last"] for result in results) - opened)
 
 
 def older_stage(stage: str, label: str, extra: list[str], workers: int, batch: int, count: int):
@@ -106,7 +119,7 @@ def older_stage(stage: str, label: str, extra: list[str], workers: int, batch: i
 
 def steps(sizes) -> list:
     # A commit per task (batch 1, stages 2 and 3) is slow: those rows take fewer tasks.
-    count, slow = sizes.tasks, sizes.slow_tasks
+    count, slow, runs = sizes.tasks, sizes.slow_tasks, sizes.repeats
     found = [
         ("stage 2", partial(older_stage, *STAGE2, 2, 100, slow)),
         ("stage 3", partial(older_stage, *STAGE3, 2, 100, slow)),
@@ -114,13 +127,15 @@ def steps(sizes) -> list:
     for batch in (100, 1):
         for processes in (1, 2, 4):
             tasks = count if batch > 1 else slow
-            found.append((stage5_name(processes, batch), partial(stage5, processes, batch, tasks)))
-    found.append((ORM_LOOP, partial(loop, ORM_LOOP, "orm-loop", 100, count)))
+            found.append(
+                (stage5_name(processes, batch), partial(stage5, processes, batch, tasks, runs))
+            )
+    found.append((ORM_LOOP, partial(loop, ORM_LOOP, "orm-loop", 100, count, runs)))
     found.append(
         (
             ORM_LOOP_TWO_WRITES,
             partial(loop, ORM_LOOP_TWO_WRITES, "orm-loop-claim-first", 100, count),
         )
     )
-    found.append((PSYCOPG_LOOP, partial(loop, PSYCOPG_LOOP, "psycopg-loop", 1, slow)))
+    found.append((PSYCOPG_LOOP, partial(loop, PSYCOPG_LOOP, "psycopg-loop", 1, slow, runs)))
     return found

@@ -1,5 +1,7 @@
 """`python manage.py explain_claim --finished 100000`: the claim's query plan, with and without
-the partial index, on a table full of finished rows. Everything is rolled back afterwards."""
+the partial index, on a table full of finished rows. The rows and the index are rolled back
+afterwards; the id sequence is not (sequences never roll back, so that no two transactions can
+ever get the same id), so the next task's id is higher by the rows added here."""
 
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
@@ -32,7 +34,10 @@ class Command(BaseCommand):
                 self.show_plan("Without it, as in stage 2:")
                 raise Rollback
         except Rollback:
-            self.stdout.write("(rolled back: the table and its index are as they were)")
+            self.stdout.write(
+                "(rolled back: the rows and the index are as they were; the id sequence moved on"
+                f" by {finished + queued:,}, as sequences do)"
+            )
 
     def fill(self, finished, queued):
         with connection.cursor() as cursor:

@@ -4,8 +4,10 @@ computation (holds the GIL), and 5 ms of waiting (a sleep, as an API call would)
 behind section 2 of the README."""
 
 import logging
+import os
 import threading
 import time
+from datetime import date
 
 from django.conf import settings
 from django.core.management import call_command
@@ -16,6 +18,7 @@ from taskqueue.enqueue import enqueue_many
 from taskqueue.models import Task
 from taskqueue.worker import Worker
 from workshop.demo import print_table, running, watch
+from workshop.measurements import write_tables
 
 KINDS = {
     # name: (task, kwargs, batch size): tasks that wait take small batches, so that the
@@ -72,8 +75,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--noop-tasks", type=int, default=20_000)
         parser.add_argument("--slow-tasks", type=int, default=1_000, help="of each 5 ms kind")
+        parser.add_argument(
+            "--save", action="store_true", help="write the committed measurements/threads.txt"
+        )
 
-    def handle(self, *, noop_tasks, slow_tasks, **_):
+    def handle(self, *, noop_tasks, slow_tasks, save, **_):
         call_command("migrate", verbosity=0)
         # The workers in threads log here, in this process: only what goes wrong.
         logging.getLogger("taskqueue").setLevel(logging.WARNING)
@@ -90,8 +96,16 @@ class Command(BaseCommand):
                     f"{with_threads(kind, count, 4):,.0f}",
                 ]
             )
+        columns = ["task", "1 process", "2 processes", "2 threads", "4 threads"]
         print_table(
             "Tasks per second: processes against threads (the queue is emptied first)",
-            ["task", "1 process", "2 processes", "2 threads", "4 threads"],
+            columns,
             rows,
         )
+        out = write_tables(
+            "threads.txt",
+            save,
+            f"`manage.py compare_threads`, {date.today()}; {os.cpu_count()} cores",
+            [("Tasks per second", columns, rows)],
+        )
+        self.stdout.write(f"written: {out}")

@@ -3,9 +3,11 @@ single tasks enqueued over HTTP (gunicorn, POST /tasks/) show how fast a new tas
 idle queue: woken by NOTIFY, or found by polling."""
 
 import json
+import os
 import random
 import time
 import urllib.request
+from datetime import date
 
 from django.conf import settings
 from django.core.management import call_command
@@ -15,6 +17,7 @@ from django.db import connection
 from taskqueue.enqueue import enqueue_many
 from taskqueue.models import ApiToken, Task
 from workshop.demo import console, print_table, running, watch
+from workshop.measurements import write_tables
 from workshop.processes import web_server
 
 
@@ -59,8 +62,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--samples", type=int, default=50, help="single tasks timed on an idle queue"
         )
+        parser.add_argument(
+            "--save", action="store_true", help="write the committed measurements/demo.txt"
+        )
 
-    def handle(self, *, tasks, processes, samples, **_):
+    def handle(self, *, tasks, processes, samples, save, **_):
         call_command("migrate", verbosity=0)
         Task.objects.all().delete()
         self.stdout.write(
@@ -89,7 +95,7 @@ class Command(BaseCommand):
         ):
             poll = self.sample(samples, url, token)
 
-        print_table(
+        burst = (
             f"Stage 5: {tasks:,} no-op tasks, {processes} worker processes",
             ["", "value"],
             [
@@ -98,6 +104,7 @@ class Command(BaseCommand):
                 ["enqueue to last task done, s", f"{seconds:.2f}"],
             ],
         )
+        print_table(*burst)
         rows = []
         for mode, values in (("LISTEN/NOTIFY", notify), ("polling (backoff to 1 s)", poll)):
             for what in ("start", "done"):
@@ -105,11 +112,17 @@ class Command(BaseCommand):
                 rows.append(
                     [f"{mode}: enqueue to {what}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}"]
                 )
-        print_table(
+        latency = (
             f"Latency on an idle queue, {samples} tasks one at a time (ms)",
             ["", "p50", "p95", "p99"],
             rows,
         )
+        print_table(*latency)
+        machine = f"{os.cpu_count()} cores, PostgreSQL {connection.pg_version // 10000}"
+        out = write_tables(
+            "demo.txt", save, f"`make demo`, {date.today()}; {machine}", [burst, latency]
+        )
+        console.print(f"written: {out}")
         console.print(
             "A woken worker starts a task within a few milliseconds; a polling one only when it"
             " next looks. 'done' adds the write of the result."

@@ -1,7 +1,8 @@
 """`python manage.py loadtest`: the locust scenario (locustfile.py) run headless against a real
 web server (gunicorn) and 1, 2 and 4 worker processes, one after the other. It empties the
-stage 5 queue before each, and writes one row per worker count to measurements/load.csv,
-which notebooks/05_scaling.ipynb plots and the stage README quotes."""
+stage 5 queue before each, and writes one row per worker count to .measurements/load.csv
+(untracked), which notebooks/05_scaling.ipynb plots; `--save` writes the committed
+measurements/load.csv that the stage README quotes (workshop/measurements.py)."""
 
 import csv
 from pathlib import Path
@@ -12,8 +13,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from taskqueue.models import ApiToken, Task
-from workshop import REPO_ROOT, excerpts
 from workshop.demo import console, print_table, running
+from workshop.measurements import folder
 from workshop.processes import ManagedProcess, web_server
 
 COLUMNS = ["workers", "users", "seconds", "task_ms", "tasks_per_second"]
@@ -38,13 +39,17 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=int, default=20, help="per worker count")
         parser.add_argument("--users", type=int, default=40, help="simulated users")
         parser.add_argument("--task-ms", type=int, default=50, help="how long each task works")
-        parser.add_argument("--output", type=Path, default=REPO_ROOT / "measurements" / "load.csv")
+        parser.add_argument("--output", type=Path, help="default: .measurements/load.csv")
+        parser.add_argument(
+            "--save", action="store_true", help="write the committed measurements/load.csv"
+        )
 
-    def handle(self, *, workers, seconds, users, task_ms, output, **_):
+    def handle(self, *, workers, seconds, users, task_ms, output, save, **_):
+        output = output or folder(save) / "load.csv"
         call_command("migrate", verbosity=0)
         token = ApiToken.issue_to_service("loadtest")
         output.parent.mkdir(parents=True, exist_ok=True)
-        raw = output.parent / "locust"
+        raw = output.parent / "locust"  # locust's own CSV files
         raw.mkdir(exist_ok=True)
         rows = []
         with web_server(settings.BASE_DIR) as url:
@@ -75,9 +80,6 @@ class Command(BaseCommand):
             ],
         )
         console.print(f"wrote {output}")
-        # The stage README quotes measurements/load.csv: keep the quote in step with the file.
-        for readme in excerpts.readmes():
-            excerpts.refresh(readme)
 
     def run_one(self, count, users, seconds, task_ms, url, token, raw) -> dict:
         # Batches of one: each task takes time, so a worker should hold only the one it runs.
