@@ -63,10 +63,9 @@ chaos: $(STAMP)
 	cd stage05_scaling && ../$(PY) manage.py chaos
 
 # Stage 5's load test: locust over HTTP against 1, 2 and 4 worker processes. Writes
-# measurements/load.csv, then refreshes the stage 5 README that quotes it.
+# .measurements/load.csv (untracked; `make measurements` refreshes the committed one).
 loadtest: $(STAMP)
 	cd stage05_scaling && ../$(PY) manage.py loadtest
-	$(PY) -m workshop.excerpts --write
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -100,7 +99,7 @@ diffs: $(STAMP)
 	$(PY) -m workshop.stagediff --write
 	$(PY) -m workshop.excerpts --write
 
-# Writes measurements/claims.txt, then refreshes the stage 3 README that quotes it.
+# Writes .measurements/claims.txt (untracked; `make measurements` refreshes the committed one).
 measure-claims: $(STAMP)
 	$(PY) -m workshop.measure_claims
 
