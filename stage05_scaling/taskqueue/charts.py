@@ -9,7 +9,7 @@ database (rollup.py), not from the page's memory.
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28  # room for the axis labels
@@ -85,5 +85,5 @@ def line_chart(
     while tick <= end:
         if tick >= start:
             chart.x_ticks.append(Tick(x(tick), tick.strftime("%H:%M")))
-        tick = tick.fromtimestamp(tick.timestamp() + minutes * 60, tz=tick.tzinfo)
+        tick += timedelta(minutes=minutes)
     return chart

@@ -61,13 +61,14 @@ def dashboard(request):
     """The overview: queues, charts, workers, failures. `?panels=1`: the panels alone, which
     the page fetches every few seconds to stay current."""
     live, gone = panels.workers()
+    now = timezone.now()
     context = {
         "queues": panels.queues(sorted(default_task_backend.queues)),
-        "charts": panels.history(timezone.now()),
+        "charts": panels.history(now),
         "workers": live,
         "gone": gone,
         "failures": panels.failures(),
-        "now": timezone.now(),
+        "now": now,
         "back": reverse("dashboard"),  # where the panels' buttons return to
     }
     if request.GET.get("panels"):
