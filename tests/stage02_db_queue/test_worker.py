@@ -125,3 +125,19 @@ def test_ctrl_c_stops_the_worker_with_a_friendly_line(manage):
     assert worker.wait() == 0
     assert worker.output.endswith("Stopped by Ctrl-C after 0 task(s). Bye!")
     assert "Traceback" not in worker.output
+
+
+def test_ctrl_c_in_the_middle_of_database_work_also_ends_with_the_friendly_line(manage):
+    """Ctrl-C while the worker is busy lands inside a query or a commit most of the time; the
+    worker stops there and then, and leaves the task it was running IN_PROGRESS."""
+    Task.objects.bulk_create(Task(name="noop") for _ in range(5_000))
+    for _ in range(5):
+        worker = manage("worker", "--poll-interval", "0.05")
+        worker.wait_for("DONE task")
+
+        worker.send_signal(signal.SIGINT)
+
+        assert worker.wait() == 0
+        assert "Traceback" not in worker.output
+        assert worker.lines[-1].startswith("Stopped by Ctrl-C after ")
+    assert Task.objects.filter(status=Task.Status.DONE).count() < 5_000

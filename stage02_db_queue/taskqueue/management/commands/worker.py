@@ -1,5 +1,10 @@
 """`python manage.py worker`: take tasks from the queue table and run them."""
 
+import contextlib
+import os
+import signal
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from taskqueue.claim import CLAIMS
@@ -39,11 +44,19 @@ class Command(BaseCommand):
             burst=burst,
             log=self.stdout.write if verbosity >= 1 else lambda line: None,
         )
-        try:
-            self.stdout.write(f"worker {worker.id} ready (claim={claim}, batch={batch_size})")
-            worker.run()
-        except KeyboardInterrupt:
-            # A task interrupted here stays IN_PROGRESS for good: stage 4 fixes that.
-            self.stdout.write(f"Stopped by Ctrl-C after {worker.processed} task(s). Bye!")
-            return
+
+        def stop_now(signum, frame):
+            # Ctrl-C stops this worker on the spot, wherever it is: half-way through a task, or
+            # through a database call (where a KeyboardInterrupt would leave the connection
+            # half-way and end in a traceback). The task it was running stays IN_PROGRESS for
+            # good: stage 4 fixes that.
+            with contextlib.suppress(RuntimeError):  # Ctrl-C came in the middle of a print
+                sys.stdout.flush()  # the lines already printed
+            bye = f"Stopped by Ctrl-C after {worker.processed} task(s). Bye!\n"
+            os.write(sys.stdout.fileno(), bye.encode())
+            os._exit(0)
+
+        signal.signal(signal.SIGINT, stop_now)
+        self.stdout.write(f"worker {worker.id} ready (claim={claim}, batch={batch_size})")
+        worker.run()
         self.stdout.write(f"Queue empty after {worker.processed} task(s). Bye!")
