@@ -76,16 +76,16 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 db: $(STAMP)
-	$(PY) -m workshop.embedded start
+	$(PY) -m workshop.database start
 
 db-stop: $(STAMP)
-	$(PY) -m workshop.embedded stop
+	$(PY) -m workshop.database stop
 
 db-url: $(STAMP)
-	@$(PY) -m workshop.embedded url $(DB)
+	@$(PY) -m workshop.database url $(DB)
 
 psql: $(STAMP)
-	$(PY) -m workshop.embedded psql $(DB)
+	$(PY) -m workshop.database psql $(DB)
 
 # Empty a stage's queue tables before an exercise: make reset DB=stage02_db_queue
 reset: $(STAMP)

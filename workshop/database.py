@@ -7,9 +7,14 @@
 Either way each stage gets its own database, named after the stage folder (`stage02_db_queue`),
 created on first connection, so stages never see each other's rows. `WORKSHOP_DB_NAME` overrides
 the name: the tests use it to point real worker processes at pytest's test database.
+
+Run as `python -m workshop.database start|stop|status|url [DB]|psql [DB]` (`make db`, `make
+db-stop`, `make db-url`, `make psql`): `url` and `psql` follow DATABASE_URL like everything else.
 """
 
 import os
+import subprocess
+import sys
 
 import dj_database_url
 
@@ -45,3 +50,29 @@ def server_url(database: str | None = None) -> str:
     auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
     port = f":{config['PORT']}" if config["PORT"] else ""
     return f"postgresql://{auth}@{config['HOST']}{port}/{database}"
+
+
+def main(argv: list[str]) -> int:
+    from workshop import embedded
+
+    command = argv[0] if argv else "status"
+    if command == "start":
+        server = embedded.ensure_running()
+        print(f"embedded PostgreSQL is running: {server.url()}")
+    elif command == "stop":
+        print("stopped" if embedded.stop() else "embedded PostgreSQL was not running")
+    elif command == "url":
+        print(server_url(*argv[1:2]))
+    elif command == "status":
+        server = embedded.running()
+        print(f"running: {server.url()}" if server else "not running")
+    elif command == "psql":
+        return subprocess.call([str(embedded.program("psql")), server_url(*argv[1:2])])
+    else:
+        print("usage: python -m workshop.database start|stop|url [DB]|status|psql [DB]")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

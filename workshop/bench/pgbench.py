@@ -13,18 +13,18 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+from workshop import embedded
 from workshop.bench import Row
 from workshop.bench.db import STAGE5_DB, reset
 from workshop.bench.processing import enqueue_noops
 from workshop.database import server_url
-from workshop.embedded import _package
 
 GROUP = "pgbench"
 CLIENTS = 2
 
 
 def pgbench_path() -> Path:
-    return Path(_package().__file__).parent / "pginstall" / "bin" / "pgbench"
+    return embedded.program("pgbench")
 
 
 def script() -> str:
