@@ -13,7 +13,12 @@ from pathlib import Path
 from workshop import REPO_ROOT
 
 DIFFS = REPO_ROOT / "diffs"
-SKIP_NAMES = {"README.md", "__pycache__", "docs"}  # prose and pictures: not the code
+SKIP_NAMES = {
+    "README.md",
+    "__pycache__",
+    "docs",
+    "lab",
+}  # prose, pictures, instruments: not the lesson
 
 
 def stages() -> list[Path]:

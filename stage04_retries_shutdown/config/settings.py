@@ -8,7 +8,7 @@ from workshop.settings import DJANGO_APPS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-INSTALLED_APPS = [*DJANGO_APPS, "taskqueue"]
+INSTALLED_APPS = [*DJANGO_APPS, "taskqueue", "lab"]
 
 DATABASES = {"default": database_settings(BASE_DIR.name)}
 

@@ -5,7 +5,6 @@ import json
 from django.core.management.base import BaseCommand
 
 from taskqueue.stats import queue_stats
-from workshop.demo import print_table
 
 
 class Command(BaseCommand):
@@ -22,7 +21,7 @@ class Command(BaseCommand):
             self.stdout.write(dumps(stats))
             return
         statuses = sorted({status for counts in stats["by_queue"].values() for status in counts})
-        print_table(
+        self.print_table(
             "Tasks by queue and status",
             ["queue", *statuses],
             [
@@ -31,7 +30,7 @@ class Command(BaseCommand):
             ],
         )
         table = stats["table"]
-        print_table(
+        self.print_table(
             "The queue now",
             ["", "value"],
             [
@@ -42,6 +41,24 @@ class Command(BaseCommand):
                 ["seconds since the last vacuum", table["seconds_since_vacuum"]],
             ],
         )
+
+    def print_table(self, title: str, columns: list[str], rows: list[list[object]]) -> None:
+        """Plain text: the first column aligned left, the numbers right, as `psql` prints them."""
+        cells = [columns, *([str(cell) for cell in row] for row in rows)]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+
+        def line(row: list[str]) -> str:
+            first, *rest = (
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+            return " | ".join([first, *rest]).rstrip()
+
+        self.stdout.write(f"\n{title}")
+        self.stdout.write(line(columns))
+        self.stdout.write("-+-".join("-" * width for width in widths))
+        for row in cells[1:]:
+            self.stdout.write(line(row))
 
 
 def dumps(stats: dict) -> str:
