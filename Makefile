@@ -98,6 +98,7 @@ diff: $(STAMP)
 diffs: $(STAMP)
 	$(PY) -m workshop.stagediff --write
 	$(PY) -m workshop.excerpts --write
+	$(PY) -m workshop.copies --write
 
 # Writes .measurements/claims.txt (untracked; `make measurements` refreshes the committed one).
 measure-claims: $(STAMP)
@@ -119,6 +120,7 @@ measurements: $(STAMP)
 	cd stage05_scaling && ../$(PY) manage.py chaos --save ../measurements/chaos.txt
 	$(PY) -m workshop.web_burst --save measurements/web_burst.txt
 	$(PY) -m workshop.excerpts --write
+	$(PY) -m workshop.copies --write
 
 # The dashboard's screenshots in the stage 5 README, taken by its browser test against real workers.
 screenshots: $(STAMP) browser
