@@ -11,40 +11,18 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from taskqueue import charts
+from taskqueue import charts, sql
 from taskqueue.models import MinuteStats, PausedQueue, Task, WorkerProcess
 
 HOUR = timedelta(hours=1)
 FAILURES_SHOWN = 20
 GONE_SHOWN = 10
 
-QUEUES = """
-WITH open AS (
-    SELECT queue_name,
-           count(*) FILTER (WHERE status = 'QUEUED') AS queued,
-           count(*) FILTER (WHERE status = 'QUEUED' AND run_after <= now()) AS due,
-           count(*) FILTER (WHERE status = 'IN_PROGRESS') AS running,
-           extract(epoch FROM now() - min(run_after) FILTER (
-               WHERE status = 'QUEUED' AND run_after <= now())) AS oldest_due
-    FROM taskqueue_task WHERE status IN ('QUEUED', 'IN_PROGRESS') GROUP BY queue_name
-), recent AS (
-    SELECT queue_name,
-           count(*) FILTER (WHERE status = 'FAILED') AS failed,
-           count(*) FILTER (WHERE status = 'DEAD') AS dead,
-           count(*) FILTER (WHERE status = 'DONE' AND finished_at > now() - interval '1 minute')
-               AS done_last_minute
-    FROM taskqueue_task WHERE finished_at > now() - interval '1 hour' GROUP BY queue_name
-)
-SELECT queue_name, coalesce(queued, 0), coalesce(due, 0), coalesce(running, 0),
-       coalesce(failed, 0), coalesce(dead, 0), oldest_due, coalesce(done_last_minute, 0) / 60.0
-FROM open FULL JOIN recent USING (queue_name)
-"""
-
 
 def queues(configured: list[str]) -> list[dict]:
     """One row per queue: the configured ones, those with tasks, and the paused ones."""
     with connection.cursor() as cursor:
-        cursor.execute(QUEUES)
+        cursor.execute(sql.QUEUE_OVERVIEW)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
     paused = dict(PausedQueue.objects.values_list("name", "paused_at"))
     rows = []

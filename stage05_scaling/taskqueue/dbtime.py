@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 
+from taskqueue import sql
+
 
 def in_seconds(seconds: float) -> ExpressionWrapper:
     """The database's now() plus `seconds`, for use in a filter or an update."""
@@ -21,5 +23,5 @@ def in_seconds(seconds: float) -> ExpressionWrapper:
 def now() -> datetime:
     """The database's now(): what the schedules (schedules.py) compare their ticks with."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
+        cursor.execute(sql.NOW)
         return cursor.fetchone()[0]

@@ -17,18 +17,8 @@ task DEAD or queued it for a retry meanwhile, and a success is worth more than e
 
 import time
 
-from taskqueue import events
+from taskqueue import events, sql
 from taskqueue.db import run
-
-COMPLETE = """
-UPDATE taskqueue_task AS task
-SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = ''
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[])
-     AS done(id, attempt, result)
-WHERE task.id = done.id AND task.worker = %(worker)s::text AND task.attempts = done.attempt
-  AND task.status IN ('IN_PROGRESS', 'QUEUED', 'DEAD')
-RETURNING task.id
-"""
 
 
 class Completions:
@@ -65,7 +55,7 @@ class Completions:
         is away, the results stay here and the next flush tries again."""
         if not self.ids:
             return set()
-        return self.written({row[0] for row in run(COMPLETE, self.params())})
+        return self.written({row[0] for row in run(sql.COMPLETE, self.params())})
 
     def written(self, ids: set[int]) -> set[int]:
         """The results of `ids` are in the table (by flush(), or with the next claim, claim.py):

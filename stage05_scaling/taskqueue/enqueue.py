@@ -17,7 +17,7 @@ import json
 from django.conf import settings
 from django.db import connection, transaction
 
-from taskqueue import registry
+from taskqueue import registry, sql
 from taskqueue.db import run
 from taskqueue.models import Task
 
@@ -110,18 +110,8 @@ def check_key(key) -> None:
         raise InvalidArguments(f"key must be a string of 1 to {MAX_KEY_LENGTH} characters")
 
 
-# The INSERT of one task, prepared once per connection (claim.run). created_at and run_after
-# default to the database's now(); the trigger of migration 0010 may NOTIFY a waiting worker.
-INSERT = """
-INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts,
-                            enqueued_by_id, run_after, status, attempts, worker, worker_ids,
-                            error, errors)
-VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, coalesce(%s, now()), 'QUEUED', 0, '', '[]',
-        '', '[]')
-RETURNING id, created_at, run_after
-"""
 COLUMNS = [field.attname for field in Task._meta.concrete_fields]
-# What INSERT writes that does not come from the task: the new row's other columns.
+# What sql.INSERT_TASK writes that does not come from the task: the new row's other columns.
 NEW_ROW = {
     "status": Task.Status.QUEUED, "started_at": None, "finished_at": None, "worker": "",
     "error": "", "result": None, "attempts": 0, "cancel_requested_at": None,
@@ -130,8 +120,8 @@ NEW_ROW = {
 
 
 def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None) -> Task:
-    """The INSERT behind every enqueue. `definition` is a registered task, already validated
-    by the backend (priority, queue, run_after).
+    """The INSERT behind every enqueue (sql.INSERT_TASK). `definition` is a registered task,
+    already validated by the backend (priority, queue, run_after).
 
     An idempotency key belongs to its owner and its task: the same key from another user, or
     for another task, is another task. (The owner of a task enqueued from code is nobody, and
@@ -150,7 +140,7 @@ def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None
             definition.module_path, definition.queue_name, definition.priority, args_json,
             kwargs_json, definition.max_attempts, owner, definition.run_after,
         ]  # fmt: skip
-        ((id, created_at, run_after),) = run(INSERT, params)
+        ((id, created_at, run_after),) = run(sql.INSERT_TASK, params)
         # The row as the database now holds it, built as a query's result would be (from_db:
         # a third of the cost of Task(**fields)).
         row = NEW_ROW | {
@@ -194,14 +184,6 @@ def enqueue(name: str, kwargs=None, *, args=None, key=None, enqueued_by=None, **
     return insert(definition, args, kwargs, key=key, enqueued_by=enqueued_by)
 
 
-# The columns a new task needs from us; created_at and run_after are database defaults.
-COPY_TASKS = """
-COPY taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status, attempts,
-                     worker, worker_ids, error, errors)
-FROM STDIN
-"""
-
-
 def enqueue_many(name: str, kwargs_list, **using) -> int:
     """Add one task of `name` for each kwargs dict in `kwargs_list`, in one COPY; return how
     many. `using` as for enqueue(). All or nothing: every argument is checked before a row is
@@ -227,7 +209,7 @@ def enqueue_many(name: str, kwargs_list, **using) -> int:
         transaction.atomic(),
         connection.wrap_database_errors,
         connection.connection.cursor() as cursor,
-        cursor.copy(COPY_TASKS) as copy,
+        cursor.copy(sql.COPY_TASKS) as copy,
     ):
         for start in range(0, len(payloads), 10_000):
             chunk = payloads[start : start + 10_000]

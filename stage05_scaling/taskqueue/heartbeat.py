@@ -26,39 +26,10 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from taskqueue import events
+from taskqueue import events, sql
 from taskqueue.report import Running
 
 EVERY = 0.5  # seconds between heartbeats (at most a third of the lease)
-
-REGISTER = """
-INSERT INTO taskqueue_workerprocess AS process
-    (id, hostname, pid, supervisor_pid, queues, started_at, heartbeat_at, expires_at, exit)
-VALUES (%s, %s, %s, %s, %s, now(), now(), now() + make_interval(secs => %s), '')
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at,
-                               stopped_at = NULL, exit = '', waiting = false
-"""
-# One statement for all of a supervisor's children, whatever their number. A process that the
-# rescuer gave up on (a network cut) and that beats again is alive again: its row says so.
-BEAT = """
-UPDATE taskqueue_workerprocess AS process
-SET heartbeat_at = now(), expires_at = now() + make_interval(secs => %s),
-    task_id = beat.task_id, task_started_at = now() - make_interval(secs => beat.running_for),
-    stopped_at = NULL, exit = ''
-FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS beat(id, task_id, running_for)
-WHERE process.id = beat.id
-"""
-# The tasks an operator asked to stop that these workers hold (retries.cancel).
-CANCELLED = """
-SELECT id, worker FROM taskqueue_task
-WHERE status = 'IN_PROGRESS' AND worker = ANY(%s) AND cancel_requested_at IS NOT NULL
-"""
-STOPPED = """
-UPDATE taskqueue_workerprocess
-SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL, waiting = false
-WHERE id = %s
-"""
-WAITING = "UPDATE taskqueue_workerprocess SET waiting = %s WHERE id = %s"
 
 
 def worker_id(pid: int, token: str | None = None) -> str:
@@ -75,7 +46,7 @@ def register(worker_id: str, pid: int, supervisor_pid, queues: list[str], lease:
     """A worker process's row, written by the process itself before its first claim."""
     with connection.cursor() as cursor:
         cursor.execute(
-            REGISTER,
+            sql.REGISTER_PROCESS,
             [worker_id, socket.gethostname(), pid, supervisor_pid, json.dumps(queues), lease],
         )
 
@@ -91,8 +62,8 @@ def beat(running: Iterable[tuple[str, Running | None]], lease: float, now: float
     if not ids:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(BEAT, [lease, ids, tasks, running_for])
-        cursor.execute(CANCELLED, [ids])
+        cursor.execute(sql.BEAT, [lease, ids, tasks, running_for])
+        cursor.execute(sql.CANCEL_REQUESTED, [ids])
         return cursor.fetchall()
 
 
@@ -100,12 +71,12 @@ def waiting(worker_id: str, idle: bool) -> None:
     """An idle worker that listens says so: enqueues send NOTIFY only while one does
     (migration 0010)."""
     with connection.cursor() as cursor:
-        cursor.execute(WAITING, [idle, worker_id])
+        cursor.execute(sql.PROCESS_WAITING, [idle, worker_id])
 
 
 def stopped(worker_id: str, how: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(STOPPED, [how, worker_id])
+        cursor.execute(sql.PROCESS_STOPPED, [how, worker_id])
 
 
 class Heartbeat(threading.Thread):

@@ -12,8 +12,8 @@ import time
 
 from django.db import connection, transaction
 
+from taskqueue import sql
 from taskqueue.models import PausedQueue
-from taskqueue.wakeup import CHANNEL
 
 CHECK_EVERY = 0.5  # seconds: a pause takes effect within this, plus the batch in hand
 
@@ -30,7 +30,7 @@ def resume(name: str) -> bool:
         deleted, _ = PausedQueue.objects.filter(name=name).delete()
         if deleted:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+                cursor.execute(sql.WAKE, [sql.CHANNEL])
     return bool(deleted)
 
 

@@ -21,7 +21,7 @@ Of the tasks the worker held:
 
 from django.db import connection, transaction
 
-from taskqueue import events
+from taskqueue import events, sql
 from taskqueue.models import Task
 from taskqueue.registry import TASKS
 from taskqueue.report import CANCEL, TIME_LIMIT
@@ -29,31 +29,6 @@ from taskqueue.retries import record_cancelled, record_failure
 from taskqueue.shutdown import Cancelled, TimeLimitExceeded
 
 RESCUER_LOCK = 0x7A5C_0004  # any number no other code in this database uses for a lock
-
-# The attempt the claim counted is taken back, and so is its entry in the worker list.
-UNCLAIM = """
-UPDATE taskqueue_task
-SET status = 'QUEUED', worker = '', attempts = attempts - 1, worker_ids = worker_ids - -1
-WHERE status = 'IN_PROGRESS' AND worker = %s AND id <> %s
-RETURNING id
-"""
-# Rows that nobody refreshes any more, and have not been written off yet.
-GONE = """
-SELECT id, task_id FROM taskqueue_workerprocess
-WHERE stopped_at IS NULL AND expires_at < now()
-FOR UPDATE SKIP LOCKED
-"""
-# Tasks still held by a worker that has no row at all (deleted, or written by hand).
-NO_ROW = """
-SELECT DISTINCT task.worker FROM taskqueue_task AS task
-WHERE task.status = 'IN_PROGRESS'
-  AND NOT EXISTS (SELECT 1 FROM taskqueue_workerprocess AS p WHERE p.id = task.worker)
-"""
-WRITE_OFF = """
-UPDATE taskqueue_workerprocess
-SET stopped_at = now(), exit = %s, task_id = NULL, task_started_at = NULL, waiting = false
-WHERE id = %s
-"""
 
 
 class WorkerLost(Exception):
@@ -77,7 +52,7 @@ def give_back(
         if task := held.first():
             outcome = charge(task, why, verdict)
         with connection.cursor() as cursor:
-            cursor.execute(UNCLAIM, [worker_id, running or 0])
+            cursor.execute(sql.UNCLAIM, [worker_id, running or 0])
             returned = cursor.rowcount
     if outcome:
         events.emit(
@@ -109,16 +84,16 @@ def rescue_lost() -> list[str]:
     that has no row; return their ids. One rescuer at a time: a transaction-level advisory
     lock lets the first in and the others skip the round."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RESCUER_LOCK])
+        cursor.execute(sql.TRY_LOCK, [RESCUER_LOCK])
         if not cursor.fetchone()[0]:
             return []  # another supervisor is rescuing right now
-        cursor.execute(GONE)
+        cursor.execute(sql.GONE_PROCESSES)
         gone = cursor.fetchall()
-        cursor.execute(NO_ROW)
+        cursor.execute(sql.HELD_WITHOUT_PROCESS)
         gone += [(worker_id, None) for (worker_id,) in cursor.fetchall()]
         for worker_id, running in gone:
             why = f"worker {worker_id} sent no heartbeat before its lease ran out"
             give_back(worker_id, running, why)
-            cursor.execute(WRITE_OFF, ["lost: no heartbeat", worker_id])
+            cursor.execute(sql.PROCESS_STOPPED, ["lost: no heartbeat", worker_id])
             events.emit("worker.lost", worker=worker_id, running=running or "none")
     return [worker_id for worker_id, _ in gone]

@@ -15,24 +15,9 @@ never holds locks or bloats the table in one long stroke.
 from django.conf import settings
 from django.db import connection, transaction
 
+from taskqueue import sql
+
 RETENTION_LOCK = 0x7A5C_0005  # as the rescuer's lock: one pruning worker at a time
-PRUNE = """
-DELETE FROM taskqueue_task WHERE id IN (
-    SELECT id FROM taskqueue_task
-    WHERE finished_at < now() - make_interval(secs => %s) AND status IN ('DONE', 'CANCELLED')
-    LIMIT %s
-)
-"""
-PRUNE_TICKS = """
-DELETE FROM taskqueue_scheduledtick WHERE id IN (
-    SELECT id FROM taskqueue_scheduledtick AS old
-    WHERE tick < now() - make_interval(secs => %s) AND EXISTS (
-        SELECT 1 FROM taskqueue_scheduledtick AS later
-        WHERE later.schedule = old.schedule AND later.tick > old.tick
-    )
-    LIMIT %s
-)
-"""
 
 
 def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | None = None) -> int:
@@ -41,9 +26,9 @@ def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | Non
     deleted, batches = 0, 0
     while max_batches is None or batches < max_batches:
         with connection.cursor() as cursor:
-            cursor.execute(PRUNE, [older_than_seconds, batch])
+            cursor.execute(sql.PRUNE_FINISHED, [older_than_seconds, batch])
             count = cursor.rowcount
-            cursor.execute(PRUNE_TICKS, [older_than_seconds, batch])
+            cursor.execute(sql.PRUNE_TICKS, [older_than_seconds, batch])
             ticks = cursor.rowcount
         deleted += count
         batches += 1
@@ -59,7 +44,7 @@ def prune_a_little() -> int:
     if days <= 0:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RETENTION_LOCK])
+        cursor.execute(sql.TRY_LOCK, [RETENTION_LOCK])
         if not cursor.fetchone()[0]:
             return 0
         return prune(days * 86400, max_batches=1)

@@ -14,42 +14,21 @@ A task that finishes more than GRACE seconds after its minute ended is not count
 
 from django.db import connection, transaction
 
+from taskqueue import sql
+
 ROLLUP_LOCK = 0x7A5C_0006  # one worker rolls up at a time (retention is 0x7A5C_0005)
 GRACE = 5  # seconds after a minute ends before it is counted (completions still landing)
 KEEP_DAYS = 7
-
-ROLL_UP = """
-WITH since AS (
-    SELECT greatest(
-        max(minute) + interval '1 minute',
-        date_trunc('minute', now()) - interval '1 hour'
-    ) AS at
-    FROM (SELECT minute FROM taskqueue_minutestats UNION ALL SELECT NULL) AS rolled
-)
-INSERT INTO taskqueue_minutestats (minute, finished, failed, p50_ms, p95_ms)
-SELECT date_trunc('minute', finished_at),
-       count(*) FILTER (WHERE status = 'DONE'),
-       count(*) FILTER (WHERE status IN ('FAILED', 'DEAD')),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY waited_ms),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY waited_ms)
-FROM taskqueue_task, since,
-     LATERAL (SELECT extract(epoch FROM started_at - run_after) * 1000 AS waited_ms) AS waited
-WHERE finished_at >= since.at
-  AND finished_at < date_trunc('minute', now() - make_interval(secs => %s))
-GROUP BY 1
-ON CONFLICT (minute) DO NOTHING
-"""
-PRUNE = "DELETE FROM taskqueue_minutestats WHERE minute < now() - make_interval(days => %s)"
 
 
 def roll_up() -> int:
     """Count the minutes that ended since the last roll-up; return how many rows were added.
     Nothing if another worker is at it."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+        cursor.execute(sql.TRY_LOCK, [ROLLUP_LOCK])
         if not cursor.fetchone()[0]:
             return 0
-        cursor.execute(ROLL_UP, [GRACE])
+        cursor.execute(sql.ROLL_UP, [GRACE])
         added = cursor.rowcount
-        cursor.execute(PRUNE, [KEEP_DAYS])
+        cursor.execute(sql.PRUNE_MINUTES, [KEEP_DAYS])
         return added

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import connection, transaction
 
-from taskqueue import dbtime, events, registry
+from taskqueue import dbtime, events, registry, sql
 from taskqueue.enqueue import InvalidArguments, check_arguments, enqueue
 
 KEYS = ("task", "cron", "every", "timezone", "args", "kwargs")
@@ -41,23 +41,6 @@ SCHEDULE_LOCK = 0x7A5C_0006  # with the schedule's name: one tick of a schedule 
 LONGEST_WAIT = 60.0  # seconds: look at the database's clock at least this often
 NEW = "new schedule: starts at its next tick"
 OVERLAP = "the previous task is still queued or running"
-
-CLAIM_TICK = """
-INSERT INTO taskqueue_scheduledtick (schedule, tick, skipped, created_at)
-VALUES (%s, %s, '', now())
-ON CONFLICT (schedule, tick) DO NOTHING
-RETURNING id
-"""
-# Before this tick: the schedule's last tick, and its last task if that is not finished yet.
-BEFORE = """
-SELECT
-    (SELECT tick FROM taskqueue_scheduledtick
-     WHERE schedule = %(schedule)s AND tick < %(tick)s ORDER BY tick DESC LIMIT 1),
-    (SELECT id FROM taskqueue_task
-     WHERE status IN ('QUEUED', 'IN_PROGRESS') AND id = (
-         SELECT task_id FROM taskqueue_scheduledtick
-         WHERE schedule = %(schedule)s AND task_id IS NOT NULL ORDER BY tick DESC LIMIT 1))
-"""
 
 
 class ScheduleError(ValueError):
@@ -170,7 +153,7 @@ def enqueue_tick(schedule: Schedule, tick: datetime, worker: str = "") -> int | 
     skipped). One transaction: the tick's row and its task are committed together, or neither.
     Returns the task's id, or None."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(CLAIM_TICK, [schedule.name, tick])
+        cursor.execute(sql.CLAIM_TICK, [schedule.name, tick])
         if cursor.fetchone() is None:
             # Another worker has this tick. (Had its transaction still been open, this INSERT
             # would have waited for it: to find the row if it committed, to win if not.)
@@ -178,17 +161,12 @@ def enqueue_tick(schedule: Schedule, tick: datetime, worker: str = "") -> int | 
             return None
         # The UNIQUE key makes each tick run once. This lock only orders two different ticks of
         # one schedule, so that the later one sees the earlier one's task.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [SCHEDULE_LOCK, schedule.name]
-        )
-        cursor.execute(BEFORE, {"schedule": schedule.name, "tick": tick})
+        cursor.execute(sql.LOCK_SCHEDULE, [SCHEDULE_LOCK, schedule.name])
+        cursor.execute(sql.BEFORE_TICK, {"schedule": schedule.name, "tick": tick})
         last, unfinished = cursor.fetchone()
         if last is None or unfinished is not None:
             reason = NEW if last is None else OVERLAP
-            cursor.execute(
-                "UPDATE taskqueue_scheduledtick SET skipped = %s WHERE schedule = %s AND tick = %s",
-                [reason, schedule.name, tick],
-            )
+            cursor.execute(sql.TICK_SKIPPED, [reason, schedule.name, tick])
             events.emit(
                 "schedule.skipped",
                 schedule=schedule.name,
@@ -203,10 +181,7 @@ def enqueue_tick(schedule: Schedule, tick: datetime, worker: str = "") -> int | 
             # runs: twelve hellos (or reports, or clean-ups) in a row would help nobody.
             events.emit("schedule.missed", schedule=schedule.name, last=iso(last), tick=iso(tick))
         task = enqueue(schedule.task, schedule.kwargs, args=schedule.args)
-        cursor.execute(
-            "UPDATE taskqueue_scheduledtick SET task_id = %s WHERE schedule = %s AND tick = %s",
-            [task.pk, schedule.name, tick],
-        )
+        cursor.execute(sql.TICK_ENQUEUED, [task.pk, schedule.name, tick])
     events.emit(
         "schedule.enqueued", schedule=schedule.name, tick=iso(tick), task=task.pk, worker=worker
     )

@@ -7,36 +7,20 @@ Prometheus metrics and the dashboard, so that they never disagree.
 
 from django.db import connection
 
-WINDOW = 60  # seconds of finished tasks behind "tasks per second"
+from taskqueue import sql
 
-COUNTS = """
-SELECT queue_name, status, count(*) FROM taskqueue_task GROUP BY queue_name, status
-"""
-# The partial index task_claimable holds only QUEUED rows, so this reads a small index.
-OLDEST_DUE = """
-SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0) FROM taskqueue_task
-WHERE status = 'QUEUED' AND run_after <= now()
-"""
-# task_finished (an index on finished_at) serves this.
-RECENT = """
-SELECT count(*) FROM taskqueue_task WHERE finished_at > now() - make_interval(secs => %s)
-"""
-TABLE = """
-SELECT n_live_tup, n_dead_tup,
-       extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))
-FROM pg_stat_user_tables WHERE relname = 'taskqueue_task'
-"""
+WINDOW = 60  # seconds of finished tasks behind "tasks per second"
 
 
 def queue_stats() -> dict:
     with connection.cursor() as cursor:
-        cursor.execute(COUNTS)
+        cursor.execute(sql.COUNT_BY_QUEUE)
         counts = cursor.fetchall()
-        cursor.execute(OLDEST_DUE)
+        cursor.execute(sql.OLDEST_DUE)
         (oldest,) = cursor.fetchone()
-        cursor.execute(RECENT, [WINDOW])
+        cursor.execute(sql.FINISHED_SINCE, [WINDOW])
         (recent,) = cursor.fetchone()
-        cursor.execute(TABLE)
+        cursor.execute(sql.TABLE_HEALTH)
         live, dead, since_vacuum = cursor.fetchone() or (0, 0, None)
     by_status: dict[str, int] = {}
     by_queue: dict[str, dict[str, int]] = {}

@@ -17,9 +17,7 @@ import threading
 from django.conf import settings
 from django.db import connection
 
-from taskqueue import events
-
-CHANNEL = "taskqueue"
+from taskqueue import events, sql
 
 
 def listen_enabled() -> bool:
@@ -30,7 +28,7 @@ def listen_enabled() -> bool:
 
 
 class Listener(threading.Thread):
-    """Sets `wake` for every NOTIFY on CHANNEL; reconnects with a backoff when cut off."""
+    """Sets `wake` for every NOTIFY on sql.CHANNEL; reconnects with a backoff when cut off."""
 
     def __init__(self, wake: threading.Event, worker_id: str):
         super().__init__(name="listener", daemon=True)
@@ -47,7 +45,7 @@ class Listener(threading.Thread):
                 # psycopg's notifies() reads what the server pushes.
                 connection.ensure_connection()
                 raw = connection.connection
-                raw.execute(f"LISTEN {CHANNEL}")
+                raw.execute(sql.LISTEN)
                 self.listening.set()
                 retry_in = 0.5
                 self.wake.set()  # anything enqueued while we were not listening: look now

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from taskqueue import claim
+from taskqueue import claim, sql
 from taskqueue.done import Completions
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task
@@ -166,7 +166,7 @@ def test_the_claim_of_several_queues_reads_each_queue_from_the_index():
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE taskqueue_task")
         params = {"queues": ["default", "emails"], "batch_size": 10, "worker": "w"}
-        cursor.execute("EXPLAIN " + claim.CLAIM_FROM_QUEUES, params)
+        cursor.execute("EXPLAIN " + sql.CLAIM_FROM_QUEUES, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "task_claimable" in plan
     assert "Seq Scan on taskqueue_task" not in plan

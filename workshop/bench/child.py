@@ -20,9 +20,9 @@ django.setup()
 import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from taskqueue.claim import CLAIM, COMPLETE_AND_CLAIM  # noqa: E402
-from taskqueue.enqueue import INSERT, enqueue, enqueue_many  # noqa: E402
+from taskqueue.enqueue import enqueue, enqueue_many  # noqa: E402
 from taskqueue.models import Task  # noqa: E402
+from taskqueue.sql import CLAIM, COMPLETE_AND_CLAIM, INSERT_TASK  # noqa: E402
 
 NOOP = "taskqueue.tasks.noop"
 COLUMNS = (
@@ -61,7 +61,7 @@ def statement_loop(count: int) -> None:
     params = [NOOP, "default", 0, "[]", "{}", 5, None, None]
     with plain_connection() as conn:
         for _ in range(count):
-            conn.execute(INSERT, params, prepare=True).fetchall()
+            conn.execute(INSERT_TASK, params, prepare=True).fetchall()
 
 
 def plain_copy(count: int) -> None:

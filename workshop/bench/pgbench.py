@@ -1,4 +1,4 @@
-"""The raw-SQL ceiling: pgbench runs stage 5's statement per batch (claim.py
+"""The raw-SQL ceiling: pgbench runs stage 5's statement per batch (taskqueue/sql.py
 COMPLETE_AND_CLAIM, the same text) with no Python at all, 2 clients, 1 and 100 tasks per claim.
 
 pgbench cannot keep a list between statements, so the claim is wrapped: its rows' ids and
@@ -6,9 +6,9 @@ attempts (and a JSON null result for each) come back as arrays, which `\\gset` h
 completion.
 """
 
+import importlib.util
 import re
 import subprocess
-import sys
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ def pgbench_path() -> Path:
 
 
 def script() -> str:
-    """Stage 5's statement per batch (claim.py COMPLETE_AND_CLAIM: the last batch completed
+    """Stage 5's statement per batch (sql.py COMPLETE_AND_CLAIM: the last batch completed
     and the next claimed, in one), its %(name)s parameters as pgbench :variables. The claimed
     rows come back as arrays, which `\\gset` keeps for the next run of the script."""
     sql = stage5_statement().strip()
@@ -49,15 +49,14 @@ def one_line(sql: str) -> str:
 
 
 def stage5_statement() -> str:
-    """The statement itself, imported from the stage (its SQL modules need no settings)."""
+    """The statement itself, from stage 5's taskqueue/sql.py: a module of plain strings, loaded
+    from its file (no settings, no sys.path)."""
     from workshop.bench.db import STAGE5_DIR
 
-    sys.path.insert(0, str(STAGE5_DIR))
-    try:
-        from taskqueue.claim import COMPLETE_AND_CLAIM
-    finally:
-        sys.path.remove(str(STAGE5_DIR))
-    return COMPLETE_AND_CLAIM
+    spec = importlib.util.spec_from_file_location("stage5_sql", STAGE5_DIR / "taskqueue" / "sql.py")
+    queries = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(queries)
+    return queries.COMPLETE_AND_CLAIM
 
 
 def measure(batch: int, count: int) -> list[Row]:

@@ -2,23 +2,10 @@
 
 from django.db import migrations, models
 
-# Migration 0004's trigger sent NOTIFY on every INSERT. PostgreSQL serialises the commits of the
-# transactions that notify (a lock on the notification queue, held through the commit), so
-# enqueuers that all notify wait for each other's commits. A notification is only needed by a
-# worker that waits for one: notify only then (WorkerProcess.waiting, set by an idle worker).
-# One statement-level NOTIFY, with no payload: the listener wakes its worker for any.
-NOTIFY_WHEN_WAITING = """
-CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM taskqueue_workerprocess WHERE waiting) THEN
-        PERFORM pg_notify('taskqueue', '');
-    END IF;
-    RETURN NULL;
-END $$;
-DROP TRIGGER taskqueue_notify ON taskqueue_task;
-CREATE TRIGGER taskqueue_notify AFTER INSERT ON taskqueue_task
-    FOR EACH STATEMENT EXECUTE FUNCTION taskqueue_notify();
-"""
+from taskqueue.sql import NOTIFY_TRIGGER
+
+# Migration 0004's trigger sent NOTIFY on every INSERT, and enqueuers that all notify wait for
+# each other's commits. This one notifies only when a worker waits (sql.NOTIFY_TRIGGER says why).
 NOTIFY_ALWAYS = """
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -48,5 +35,5 @@ class Migration(migrations.Migration):
                 condition=models.Q(("waiting", True)), fields=["id"], name="worker_waiting"
             ),
         ),
-        migrations.RunSQL(NOTIFY_WHEN_WAITING, NOTIFY_ALWAYS),
+        migrations.RunSQL(NOTIFY_TRIGGER, NOTIFY_ALWAYS),
     ]

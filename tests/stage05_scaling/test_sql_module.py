@@ -1,0 +1,45 @@
+"""Stage 5's SQL lives in one module, taskqueue/sql.py: the code and the benchmark import it from
+there, and the trigger the migrations install is the one it holds."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from taskqueue import sql
+
+APP = Path(sql.__file__).parent
+# A string that starts like a statement (SQL keywords in capitals, as this project writes them).
+STATEMENT = re.compile(
+    r"^\s*(SELECT |INSERT INTO |UPDATE \w+ |DELETE FROM |WITH \w+ AS |COPY |LISTEN |CREATE |DROP )"
+)
+
+
+def sql_strings_outside_sql_py() -> list[str]:
+    found = []
+    for path in sorted(APP.rglob("*.py")):
+        if path.name == "sql.py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and STATEMENT.match(node.value)
+            ):
+                found.append(f"{path.relative_to(APP)}:{node.lineno}: {node.value.strip()[:60]}")
+    return found
+
+
+def test_no_module_but_sql_py_holds_a_statement():
+    assert sql_strings_outside_sql_py() == []
+
+
+@pytest.mark.django_db
+def test_the_notify_trigger_in_the_database_is_the_one_in_sql_py():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'taskqueue_notify'")
+        (installed,) = cursor.fetchone()
+    body = sql.NOTIFY_TRIGGER.split("$$")[1]
+    assert installed.strip() == body.strip()
