@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0005_api_tokens"),
+        ("taskqueue", "0007_api_tokens_and_owners"),
     ]
 
     operations = [
