@@ -282,6 +282,11 @@ class Worker:
             )
 
     def execute(self, task: Claimed) -> None:
+        # The line first: a worker killed between the two has printed that it starts a task
+        # that counts as not started (its attempt is given back), never the other way round.
+        events.emit(
+            "task.start", task=task.id, name=task.name, attempt=task.attempts, worker=self.id
+        )
         # From here the attempt counts as started: the supervisor reads this page (report.py).
         # A memory write, no I/O; cleared once the outcome is recorded (the finally below).
         self.report.running(task.id, task.attempts, None)
@@ -293,9 +298,6 @@ class Worker:
             self.report.idle()
 
     def run_one(self, task: Claimed) -> None:
-        events.emit(
-            "task.start", task=task.id, name=task.name, attempt=task.attempts, worker=self.id
-        )
         started = time.perf_counter()
         definition = result = None
         try:

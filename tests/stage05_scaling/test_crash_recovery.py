@@ -32,8 +32,10 @@ def outcomes(task):
 
 
 def child_running(supervisor, task) -> int:
-    """The pid of the child that started `task` (the worker id is host:pid:token)."""
+    """The pid of the child that runs `task` (the worker id is host:pid:token), once its
+    supervisor has seen it running (the heartbeat writes what each child runs)."""
     line = supervisor.wait_for(f"event=task.start task={task.pk} ").string
+    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
     return int(re.search(r"worker=[^:\s]+:(\d+):", line).group(1))
 
 
@@ -120,7 +122,6 @@ def test_docker_compose_stop_loses_nothing(manage):
     task = enqueue("pretend_work", {"ms": 60_000})
     worker = manage("worker", "-v2", *FAST, "--grace", "60")
     child = child_running(worker, task)
-    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
 
     worker.send_signal(signal.SIGTERM)
     worker.wait_for("event=worker.stopping")

@@ -34,7 +34,9 @@ def status(task) -> str:
 
 
 def child_running(supervisor, task) -> int:
+    """The pid of the child that runs `task`, once its supervisor has seen it running."""
     line = supervisor.wait_for(f"event=task.start task={task.pk} ").string
+    wait_until(lambda: WorkerProcess.objects.filter(task_id=task.pk).exists(), what="beat")
     return int(re.search(r"worker=[^:\s]+:(\d+):", line).group(1))
 
 
