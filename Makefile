@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser loadtest chaos demo test lint format db db-stop db-url psql reset diff diffs measure-claims bench measurements screenshots notebooks notebooks-clean lock clean
+PHONY_STEPS := step step-test steps-test steps-edit steps
+.PHONY: $(PHONY_STEPS) help setup browser loadtest chaos demo test lint format db db-stop db-url psql reset diff diffs measure-claims bench measurements screenshots notebooks notebooks-clean lock clean
 
 help:
 	@echo "make setup     create .venv and install the pinned dependencies (demo and test do it too)"
@@ -16,7 +17,8 @@ help:
 	@echo "make test      run every stage's tests and ruff"
 	@echo "make db        start the embedded PostgreSQL (db-stop, db-url, psql)"
 	@echo "make reset DB=stage02_db_queue  empty a stage's queue tables (before an exercise)"
-	@echo "make diff FROM=2 TO=3   the code that changed between two stages"
+	@echo "make diff FROM=2 TO=3   the code that changed between two stages (FROM=5.2 TO=5.3: steps)"
+	@echo "make step N=3  stage 5's step 3 as a project of its own, in .steps/ (make step-test N=3)"
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
 	@echo "make bench     stage 5 against plain SQL and other queues (.measurements/bench.txt; ~5 min)"
 	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
@@ -93,6 +95,28 @@ reset: $(STAMP)
 
 diff: $(STAMP)
 	@$(PY) -m workshop.stagediff $(FROM) $(TO)
+
+# Stage 5 in steps (steps/stage05/, workshop/steps.py): `make step N=3` writes step 3 as a
+# project of its own under .steps/; `make diff FROM=5.2 TO=5.3` compares two steps.
+step: $(STAMP)
+	@$(PY) -m workshop.steps show $(N)
+
+step-test: $(STAMP)
+	$(PY) -m workshop.steps test $(N)
+
+# Every step's whole suite, one after another (make test runs each step's own tests only).
+steps-test: $(STAMP)
+	@for n in $$(seq 1 $$(ls steps/stage05/*.patch | wc -l)); do \
+		echo "== step $$n"; $(PY) -m workshop.steps test $$n || exit 1; done
+
+# Change a step: `make steps-edit` makes its commits in .steps/stage05/repo; change them there
+# (git rebase -i, git commit --amend), then `make steps` writes the patches and stage05_scaling/.
+steps-edit: $(STAMP)
+	$(PY) -m workshop.steps edit
+
+steps: $(STAMP)
+	$(PY) -m workshop.steps save
+	$(PY) -m workshop.stagediff --write
 
 # Refresh the committed diffs and README excerpts after changing a stage.
 diffs: $(STAMP)

@@ -1,6 +1,7 @@
 """The diff between two stages' code: the lesson of the later stage, and nothing else.
 
     python -m workshop.stagediff 2 3        print it (`make diff FROM=2 TO=3`)
+    python -m workshop.stagediff 5.2 5.3    two of stage 5's steps (workshop/steps.py)
     python -m workshop.stagediff --write    refresh diffs/stageNN_to_stageMM.diff for each pair
 
 The READMEs are left out (prose, not code). The test suite fails when a committed diff is stale.
@@ -26,6 +27,14 @@ def stages() -> list[Path]:
 
 
 def stage(number: int | str) -> Path:
+    """A stage's folder; "5.3" is stage 5's step 3, written out by workshop.steps."""
+    if "." in str(number):
+        from workshop import steps
+
+        major, step = str(number).split(".")
+        if int(major) != 5:
+            raise SystemExit("only stage 5 has steps: 5.1, 5.2, ...")
+        return steps.show(int(step))
     prefix = f"stage{int(number):02d}_"
     for path in stages():
         if path.name.startswith(prefix):

@@ -6,7 +6,7 @@ workers is here too, beside the statements it serves. `%(name)s` and `%s` are ps
 placeholders; every value is passed as a parameter, never formatted into the text.
 """
 
-# ---- Claiming (claim.py) -----------------------------------------------------------------------
+# ---- Claiming (claim.py) -------------------------------------------------------------------------
 
 # The SKIP LOCKED claim in one statement, whatever the batch size: the CTE picks and locks the
 # rows, the UPDATE around it marks them, RETURNING sends them back.
@@ -60,7 +60,7 @@ WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'IN_PROGRESS'
 RETURNING id
 """
 
-# ---- Completing (done.py) ----------------------------------------------------------------------
+# ---- Completing (done.py) ------------------------------------------------------------------------
 
 # A batch of successes in one UPDATE. Only the attempt that ran is recorded: a task given back
 # and claimed again meanwhile (another worker, a higher attempt) is left alone.
@@ -93,7 +93,7 @@ def with_completion(claim: str) -> str:
 COMPLETE_AND_CLAIM = with_completion(CLAIM)
 COMPLETE_AND_CLAIM_FROM_QUEUES = with_completion(CLAIM_FROM_QUEUES)
 
-# ---- Enqueueing (enqueue.py) -------------------------------------------------------------------
+# ---- Enqueueing (enqueue.py) ---------------------------------------------------------------------
 
 # The INSERT of one task, prepared once per connection (db.run). created_at and run_after
 # default to the database's now(); NOTIFY_TRIGGER may wake a waiting worker.
@@ -112,7 +112,7 @@ COPY taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, sta
 FROM STDIN
 """
 
-# ---- Waking idle workers (wakeup.py, pause.py, migration 0006) ---------------------------------
+# ---- Waking idle workers (wakeup.py, pause.py, migration 0006) -----------------------------------
 
 CHANNEL = "taskqueue"
 LISTEN = f"LISTEN {CHANNEL}"
@@ -137,7 +137,7 @@ CREATE OR REPLACE TRIGGER taskqueue_notify AFTER INSERT ON taskqueue_task
     FOR EACH STATEMENT EXECUTE FUNCTION taskqueue_notify();
 """
 
-# ---- Worker processes (heartbeat.py, rescuer.py) -----------------------------------------------
+# ---- Worker processes (heartbeat.py, rescuer.py) -------------------------------------------------
 
 REGISTER_PROCESS = """
 INSERT INTO taskqueue_workerprocess AS process
@@ -190,7 +190,7 @@ WHERE task.status = 'IN_PROGRESS'
   AND NOT EXISTS (SELECT 1 FROM taskqueue_workerprocess AS p WHERE p.id = task.worker)
 """
 
-# ---- Housekeeping: one worker at a time (rescuer.py, retention.py, rollup.py) ------------------
+# ---- Housekeeping: one worker at a time (rescuer.py, retention.py, rollup.py) --------------------
 
 # A transaction-level advisory lock: held until the transaction ends, never waited for.
 TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
@@ -238,7 +238,7 @@ ON CONFLICT (minute) DO NOTHING
 """
 PRUNE_MINUTES = "DELETE FROM taskqueue_minutestats WHERE minute < now() - make_interval(days => %s)"
 
-# ---- Periodic tasks (schedules.py) -------------------------------------------------------------
+# ---- Periodic tasks (schedules.py) ---------------------------------------------------------------
 
 NOW = "SELECT now()"  # the database's clock, which every worker shares (dbtime.py)
 # One tick of one schedule, waited for: the worker that gets it decides; the others see its row.
@@ -262,7 +262,7 @@ SELECT
          WHERE schedule = %(schedule)s AND task_id IS NOT NULL ORDER BY tick DESC LIMIT 1))
 """
 
-# ---- Monitoring (stats.py, dashboard.py) -------------------------------------------------------
+# ---- Monitoring (stats.py, dashboard.py) ---------------------------------------------------------
 
 COUNT_BY_QUEUE = """
 SELECT queue_name, status, count(*) FROM taskqueue_task GROUP BY queue_name, status

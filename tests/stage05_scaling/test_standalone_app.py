@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-STAGE = Path(__file__).resolve().parents[2] / "stage05_scaling"
+import taskqueue
+
+STAGE = Path(taskqueue.__file__).resolve().parent.parent  # the stage's folder, wherever it is
 
 PROBE = """
 import importlib, importlib.abc, pkgutil, sys

@@ -1,0 +1,57 @@
+"""Stage 5 in steps (workshop/steps.py): applying every step to stage 4 gives stage05_scaling/
+exactly, no step is over 600 lines without saying why, and each step runs its own tests."""
+
+import os
+
+import pytest
+
+from workshop import steps
+
+
+def test_every_step_applies_and_the_last_one_is_stage_5():
+    assert steps.problems() == []
+
+
+def test_a_stale_step_is_reported(monkeypatch):
+    """A change to stage 5 that no step carries is found, and the message says what to do."""
+    original = steps.project_files
+    files = original(steps.REPO_ROOT, steps.FINAL)
+
+    def with_a_change(root, project):
+        if root == steps.REPO_ROOT and project == steps.FINAL:
+            changed = dict(files)
+            name = f"{steps.FINAL}/taskqueue/claim.py"
+            changed[name] = (changed[name][0] + b"# a fix made here only\n", False)
+            return changed
+        return original(root, project)
+
+    monkeypatch.setattr(steps, "project_files", with_a_change)
+    found = steps.problems()
+
+    assert (
+        found[0]
+        == f"{steps.FINAL}/taskqueue/claim.py: differs between the last step and {steps.FINAL}"
+    )
+    assert "python -m workshop.steps edit" in found[-1]
+
+
+def test_a_step_is_measured_by_its_code_and_not_its_tests():
+    code = "diff --git a/stage05_scaling/x.py b/stage05_scaling/x.py\n+++ b/x\n" + "+a\n" * 3
+    tests = "diff --git a/tests/stage05_scaling/t.py b/tests/stage05_scaling/t.py\n" + "+b\n" * 5
+    assert steps.changed_lines("Step 9: two lines\n-not counted\n\n" + code + tests) == 3
+
+
+# Each step's idea is tested in that step. The last step is stage05_scaling/ itself, whose whole
+# suite runs anyway; step 1, the core, runs one test file per idea it adds (`make steps-test`
+# runs every step's whole suite).
+CORE = ["test_claim.py", "test_supervisor.py", "test_wakeup.py", "test_django_tasks.py"]
+
+
+@pytest.mark.parametrize("number", range(1, len(steps.patches())))
+def test_each_step_runs_and_passes_the_tests_of_its_idea(number):
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("the steps run on the embedded PostgreSQL only (keeps .ci/run short)")
+    files = CORE if number == 1 else steps.test_files(number)
+    assert files, f"step {number} adds no test"
+
+    assert steps.run_tests(number, *files) == 0

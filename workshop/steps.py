@@ -1,0 +1,279 @@
+"""Stage 5 in steps: from stage 4 to `stage05_scaling/` one idea at a time.
+
+`steps/stage05/NN-name.patch` holds step NN: what it adds and how to see it (the text before the
+first `diff --git` line, which `git apply` skips), then its diff from the step before. Step 0 is
+stage 4 (its code and its tests, renamed to stage 5's folders); applying every step to it gives
+`stage05_scaling/` and `tests/stage05_scaling/` exactly, README.md and docs/ aside (the README's
+sections follow the steps). `make test` fails when that is no longer true (a stale step), or when
+a step changes more than 600 lines of code (tests aside) and does not say why on a line that
+starts `Over 600 lines:`.
+
+    python -m workshop.steps show N    step N as a runnable project in .steps/stage05/stepNN/,
+                                       with its own database (`make step N=3`)
+    python -m workshop.steps test N    show step N and run its tests (`make step-test N=3`)
+    python -m workshop.steps diff N    what step N changes (`make diff FROM=5.2 TO=5.3` too)
+    python -m workshop.steps edit      the steps as commits of a scratch git repository,
+                                       .steps/stage05/repo: change them there (git rebase -i,
+                                       git commit --amend), then
+    python -m workshop.steps save      write the commits back as patches, the last one into
+                                       stage05_scaling/ and tests/stage05_scaling/ (`make steps`)
+    python -m workshop.steps check     apply every step to stage 4 and compare with stage 5
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from workshop import REPO_ROOT
+
+BASE, FINAL = "stage04_retries_shutdown", "stage05_scaling"
+PATCHES = REPO_ROOT / "steps" / "stage05"
+WORK = REPO_ROOT / ".steps" / "stage05"
+SCRATCH = WORK / "repo"
+LIMIT = 600
+NOT_IN_STEPS = {"README.md", "docs", "__pycache__", ".pytest_cache"}
+GIT = ["git", "-c", "user.name=workshop", "-c", "user.email=workshop@localhost", "-c",
+       "commit.gpgsign=false", "-c", "core.autocrlf=false"]  # fmt: skip
+
+
+def patches() -> list[Path]:
+    return sorted(PATCHES.glob("[0-9][0-9]-*.patch"))
+
+
+def description(patch: Path) -> str:
+    text = patch.read_text()
+    return text[: text.find("diff --git")].strip() if "diff --git" in text else text.strip()
+
+
+def changed_lines(patch_text: str) -> int:
+    """Lines the step adds or removes in the project's code: its tests aside, as the stage
+    diffs (diffs/) leave them aside."""
+    count, in_tests = 0, False
+    for line in patch_text[patch_text.find("diff --git") :].splitlines():
+        if line.startswith("diff --git"):
+            in_tests = line.startswith("diff --git a/tests/")
+        elif line[:1] in "+-" and not line.startswith(("+++ ", "--- ")) and not in_tests:
+            count += 1
+    return count
+
+
+def tree_files(root: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every file under `root` a step carries, by its path relative to `root`: its content, and
+    whether it is executable (manage.py is)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not NOT_IN_STEPS & set(relative.parts) and path.suffix != ".pyc":
+            found[str(relative)] = (path.read_bytes(), os.access(path, os.X_OK))
+    return found
+
+
+def project_files(root: Path, project: str) -> dict[str, tuple[bytes, bool]]:
+    """A project folder and its tests folder, as one tree named like stage 5's."""
+    files = {f"{FINAL}/{name}": data for name, data in tree_files(root / project).items()}
+    tests = root / "tests" / project
+    files |= {f"tests/{FINAL}/{name}": data for name, data in tree_files(tests).items()}
+    return files
+
+
+def write_tree(files: dict[str, tuple[bytes, bool]], root: Path) -> None:
+    for name, (data, executable) in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o755 if executable else 0o644)
+
+
+def git(*args: str, cwd: Path, check: bool = True) -> str:
+    result = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and result.returncode:
+        raise SystemExit(f"git {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def build(repo: Path) -> None:
+    """A git repository with stage 4 as its first commit and one commit per step after it,
+    tagged step-00, step-01, ..."""
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=repo)
+    write_tree(project_files(REPO_ROOT, BASE), repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "Step 0: stage 4", cwd=repo)
+    git("tag", "step-00", cwd=repo)
+    for number, patch in enumerate(patches(), start=1):
+        applied = subprocess.run(
+            [*GIT, "apply", "--index", "--whitespace=nowarn", str(patch)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if applied.returncode:
+            raise SystemExit(
+                f"{patch.relative_to(REPO_ROOT)} does not apply to the step before it:\n"
+                f"{applied.stderr}"
+                "Stage 4 or an earlier step changed: edit the steps (python -m workshop.steps"
+                " edit), fix this one, and save."
+            )
+        git("commit", "-q", "--allow-empty", "-m", description(patch), cwd=repo)
+        git("tag", f"step-{number:02d}", cwd=repo)
+
+
+def problems() -> list[str]:
+    """What is wrong with the steps: a step that no longer applies, a difference between the
+    last step and stage 5, a step over the size limit that does not say why."""
+    found = []
+    with tempfile.TemporaryDirectory() as scratch:
+        repo = Path(scratch) / "repo"
+        try:
+            build(repo)
+        except SystemExit as error:
+            return [str(error)]
+        built = project_files(repo, FINAL)
+    final = project_files(REPO_ROOT, FINAL)
+    for name in sorted(built.keys() | final.keys()):
+        if name not in final:
+            found.append(f"{name}: in the last step, not in {FINAL}")
+        elif name not in built:
+            found.append(f"{name}: in {FINAL}, not in the last step")
+        elif built[name] != final[name]:
+            found.append(f"{name}: differs between the last step and {FINAL}")
+    for patch in patches():
+        size = changed_lines(patch.read_text())
+        explained = re.search(r"(?m)^Over 600 lines:", description(patch))
+        if size > LIMIT and not explained:
+            found.append(
+                f"{patch.name}: {size} lines changed, over {LIMIT}, and no 'Over 600 lines:' line"
+            )
+    if any(f": in {FINAL}" in line or "last step" in line for line in found):
+        found.append(
+            "stage 5 changed without its steps: `python -m workshop.steps edit`, make the change"
+            " in the step it belongs to, then `python -m workshop.steps save`"
+        )
+    return found
+
+
+def save(repo: Path = SCRATCH) -> None:
+    """Write the scratch repository's commits back as patches, and its last commit into the
+    stage's folders."""
+    tags = [line for line in git("rev-list", "--reverse", "step-00..HEAD", cwd=repo).split()]
+    if not tags:
+        raise SystemExit(f"{repo} has no step after stage 4")
+    for old in patches():
+        old.unlink()
+    PATCHES.mkdir(parents=True, exist_ok=True)
+    previous = git("rev-parse", "step-00", cwd=repo).strip()
+    for number, commit in enumerate(tags, start=1):
+        message = git("log", "-1", "--format=%B", commit, cwd=repo).strip()
+        # "Step 4: enqueue over HTTP, tokens, ..." is 04-enqueue-over-http.patch
+        title = message.splitlines()[0].split(":", 1)[-1].split(",")[0]
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        diff = git("diff", "--binary", "--no-renames", previous, commit, cwd=repo)
+        path = PATCHES / f"{number:02d}-{slug}.patch"
+        path.write_text(f"{message}\n\n{diff}")
+        print(f"wrote {path.relative_to(REPO_ROOT)} ({changed_lines(diff)} lines changed)")
+        previous = commit
+    for folder in (REPO_ROOT / FINAL, REPO_ROOT / "tests" / FINAL):
+        for name in tree_files(folder):
+            (folder / name).unlink()
+    write_tree(project_files(repo, FINAL), REPO_ROOT)
+    print(f"wrote the last step into {FINAL}/ and tests/{FINAL}/")
+
+
+def show(number: int) -> Path:
+    """Step `number` as a project of its own: .steps/stage05/stepNN/stage05_stepNN/, with its
+    tests in .steps/stage05/stepNN/tests/stage05_stepNN/. The folder's name is the database's."""
+    count = len(patches())
+    if not 0 <= number <= count:
+        raise SystemExit(f"no step {number}: stage 5 has steps 1 to {count}")
+    repo = WORK / "show"
+    build(repo)
+    git("checkout", "-q", f"step-{number:02d}", cwd=repo)
+    name = f"stage05_step{number:02d}"
+    target = WORK / f"step{number:02d}"
+    shutil.rmtree(target, ignore_errors=True)
+    files = project_files(repo, FINAL)
+    write_tree(
+        {path.replace(FINAL, name, 1) if path.startswith(FINAL) else
+         path.replace(f"tests/{FINAL}", f"tests/{name}", 1): data
+         for path, data in files.items()},
+        target,
+    )  # fmt: skip
+    ini = target / "tests" / name / "pytest.ini"
+    ini.write_text(ini.read_text().replace(f"../../{FINAL}", f"../../{name}"))
+    return target / name
+
+
+def run_tests(number: int, *names: str) -> int:
+    """Show step `number` and run its tests: all of them, or the test files `names`."""
+    project = show(number)
+    tests = project.parent / "tests" / project.name
+    chosen = [str(tests / name) for name in names] or [str(tests)]
+    command = [sys.executable, "-m", "pytest", "-c", str(tests / "pytest.ini"), *chosen, "-q"]
+    # The step's own settings and database, whatever the caller's environment says.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SETTINGS_MODULE", "WORKSHOP_DB_NAME")
+    }
+    return subprocess.call([*command, "-p", "no:cacheprovider"], cwd=project.parent, env=env)
+
+
+def test_files(number: int) -> list[str]:
+    """The test files step `number` adds or changes (the tests of its idea)."""
+    text = patches()[number - 1].read_text()
+    prefix = f"b/tests/{FINAL}/"
+    return sorted(
+        {
+            name.removeprefix(prefix)
+            for name in re.findall(r"(?m)^\+\+\+ (\S+)$", text)
+            if name.startswith(prefix) and name.rsplit("/", 1)[-1].startswith("test_")
+        }
+    )
+
+
+def step_diff(number: int) -> str:
+    patch = patches()[number - 1]
+    text = patch.read_text()
+    return text[text.find("diff --git") :]
+
+
+def main(argv: list[str]) -> int:
+    command, *rest = argv or ["help"]
+    if command == "show" and len(rest) == 1:
+        number = int(rest[0])
+        project = show(number)
+        title = description(patches()[number - 1]).splitlines()[0] if number else "stage 4"
+        print(f"{title}\n\ncd {project.relative_to(REPO_ROOT)}")
+        print(f"../../../../.venv/bin/python manage.py migrate  # its own database, {project.name}")
+        return 0
+    if command == "test" and rest:
+        return run_tests(int(rest[0]), *rest[1:])
+    if command == "diff" and len(rest) == 1:
+        sys.stdout.write(step_diff(int(rest[0])))
+        return 0
+    if command == "edit":
+        build(SCRATCH)
+        print(
+            f"{SCRATCH.relative_to(REPO_ROOT)}: one commit per step (tags step-00 to "
+            f"step-{len(patches()):02d}); change them, then python -m workshop.steps save"
+        )
+        return 0
+    if command == "save":
+        save()
+        return 0
+    if command == "check":
+        found = problems()
+        print("\n".join(found) if found else f"{len(patches())} steps, the last one is {FINAL}")
+        return 1 if found else 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
