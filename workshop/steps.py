@@ -170,6 +170,7 @@ def save(repo: Path = SCRATCH) -> None:
     previous = git("rev-parse", "step-00", cwd=repo).strip()
     for number, commit in enumerate(tags, start=1):
         message = git("log", "-1", "--format=%B", commit, cwd=repo).strip()
+        message = re.sub(r"^Step \d+:", f"Step {number}:", message)  # a step inserted or moved
         # "Step 4: enqueue over HTTP, tokens, ..." is 04-enqueue-over-http.patch
         title = message.splitlines()[0].split(":", 1)[-1].split(",")[0]
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
