@@ -55,6 +55,10 @@ def run_manage(stage: str, *args: str) -> str:
 MANAGE_PY = ("manage.py",)
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class ManagedProcess:
     """`python manage.py ARGS...` in a child process, its output collected line by line.
 
@@ -79,6 +83,9 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            # As a terminal starts it: a shell's background job (`make test &`, nohup) ignores
+            # SIGINT, and its children would inherit that and never see a Ctrl-C.
+            preexec_fn=default_sigint,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
