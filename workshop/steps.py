@@ -249,9 +249,11 @@ def main(argv: list[str]) -> int:
     if command == "show" and len(rest) == 1:
         number = int(rest[0])
         project = show(number)
-        title = description(patches()[number - 1]).splitlines()[0] if number else "stage 4"
-        print(f"{title}\n\ncd {project.relative_to(REPO_ROOT)}")
-        print(f"../../../../.venv/bin/python manage.py migrate  # its own database, {project.name}")
+        text = description(patches()[number - 1]) if number else "Step 0: stage 4"
+        print(f"{text}\n\nThe step, with its own database ({project.name}):\n")
+        print(f"cd {project.relative_to(REPO_ROOT)}")
+        print("source ../../../../.venv/bin/activate")
+        print("python manage.py migrate")
         return 0
     if command == "test" and rest:
         return run_tests(int(rest[0]), *rest[1:])
