@@ -3,10 +3,10 @@
 `steps/stage05/NN-name.patch` holds step NN: what it adds and how to see it (the text before the
 first `diff --git` line, which `git apply` skips), then its diff from the step before. Step 0 is
 stage 4 (its code and its tests, renamed to stage 5's folders); applying every step to it gives
-`stage05_scaling/` and `tests/stage05_scaling/` exactly, README.md and docs/ aside (the README's
-sections follow the steps). `make test` fails when that is no longer true (a stale step), or when
-a step changes more than 600 lines of code (tests aside) and does not say why on a line that
-starts `Over 600 lines:`.
+`stage05_scaling/` and `tests/stage05_scaling/` exactly, README.md and docs/ aside (the README
+has a table of which section explains which step). `make test` fails when that is no longer true
+(a stale step), or when a step changes more than 600 lines of code (tests aside) and does not say
+why on a line that starts `Over 600 lines:`.
 
     python -m workshop.steps show N    step N as a runnable project in .steps/stage05/stepNN/,
                                        with its own database (`make step N=3`)
@@ -44,16 +44,23 @@ def patches() -> list[Path]:
     return sorted(PATCHES.glob("[0-9][0-9]-*.patch"))
 
 
+def split(patch_text: str) -> tuple[str, str]:
+    """A patch's description (what `git apply` skips) and its diff."""
+    start = patch_text.find("diff --git")
+    if start == -1:
+        return patch_text.strip(), ""
+    return patch_text[:start].strip(), patch_text[start:]
+
+
 def description(patch: Path) -> str:
-    text = patch.read_text()
-    return text[: text.find("diff --git")].strip() if "diff --git" in text else text.strip()
+    return split(patch.read_text())[0]
 
 
 def changed_lines(patch_text: str) -> int:
     """Lines the step adds or removes in the project's code: its tests aside, as the stage
     diffs (diffs/) leave them aside."""
     count, in_tests = 0, False
-    for line in patch_text[patch_text.find("diff --git") :].splitlines():
+    for line in split(patch_text)[1].splitlines():
         if line.startswith("diff --git"):
             in_tests = line.startswith("diff --git a/tests/")
         elif line[:1] in "+-" and not line.startswith(("+++ ", "--- ")) and not in_tests:
@@ -88,9 +95,9 @@ def write_tree(files: dict[str, tuple[bytes, bool]], root: Path) -> None:
         path.chmod(0o755 if executable else 0o644)
 
 
-def git(*args: str, cwd: Path, check: bool = True) -> str:
+def git(*args: str, cwd: Path) -> str:
     result = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if check and result.returncode:
+    if result.returncode:
         raise SystemExit(f"git {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
 
@@ -161,14 +168,14 @@ def problems() -> list[str]:
 def save(repo: Path = SCRATCH) -> None:
     """Write the scratch repository's commits back as patches, and its last commit into the
     stage's folders."""
-    tags = [line for line in git("rev-list", "--reverse", "step-00..HEAD", cwd=repo).split()]
-    if not tags:
+    commits = git("rev-list", "--reverse", "step-00..HEAD", cwd=repo).split()
+    if not commits:
         raise SystemExit(f"{repo} has no step after stage 4")
     for old in patches():
         old.unlink()
     PATCHES.mkdir(parents=True, exist_ok=True)
     previous = git("rev-parse", "step-00", cwd=repo).strip()
-    for number, commit in enumerate(tags, start=1):
+    for number, commit in enumerate(commits, start=1):
         message = git("log", "-1", "--format=%B", commit, cwd=repo).strip()
         message = re.sub(r"^Step \d+:", f"Step {number}:", message)  # a step inserted or moved
         # "Step 4: enqueue over HTTP, tokens, ..." is 04-enqueue-over-http.patch
@@ -239,9 +246,7 @@ def test_files(number: int) -> list[str]:
 
 
 def step_diff(number: int) -> str:
-    patch = patches()[number - 1]
-    text = patch.read_text()
-    return text[text.find("diff --git") :]
+    return split(patches()[number - 1].read_text())[1]
 
 
 def main(argv: list[str]) -> int:
