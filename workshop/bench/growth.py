@@ -26,11 +26,16 @@ def name(finished: int) -> str:
     return f"stage 5, 2 processes, batch 100, {finished:,} finished rows"
 
 
-def measure(finished: int, count: int, runs: int) -> list[Row]:
+def fill(finished: int) -> None:
+    """An empty table, then `finished` finished rows, vacuumed and analysed."""
     reset(STAGE5_DB)
     with connect(STAGE5_DB) as conn:
         conn.execute(INSERT_FINISHED, [finished])
         conn.execute("VACUUM ANALYZE taskqueue_task")
+
+
+def measure(finished: int, count: int, runs: int) -> list[Row]:
+    fill(finished)
     # Each run adds its tasks to the finished ones: a few percent more rows by the last.
     rate = median_of(runs, partial(stage5_rate, 2, 100, count, fresh=False))
     return [Row(GROUP, name(finished), rate, "tasks/s", note=f"{count:,} tasks, median of {runs}")]

@@ -15,9 +15,9 @@ import statistics
 import sys
 from datetime import date
 
-from workshop.bench.db import STAGE5, STAGE5_DB, connect, migrate, reset
+from workshop.bench import growth
+from workshop.bench.db import STAGE5, STAGE5_DB, migrate
 from workshop.bench.enqueue import once
-from workshop.bench.growth import INSERT_FINISHED
 from workshop.bench.processing import stage5_rate
 from workshop.measurements import write_tables
 
@@ -26,10 +26,7 @@ TASKS, FINISHED, BULK = 20_000, 1_000_000, 100_000
 
 def growth_round() -> tuple[float, float]:
     empty = stage5_rate(2, 100, TASKS)  # resets the table first
-    reset(STAGE5_DB)
-    with connect(STAGE5_DB) as conn:
-        conn.execute(INSERT_FINISHED, [FINISHED])
-        conn.execute("VACUUM ANALYZE taskqueue_task")
+    growth.fill(FINISHED)
     return empty, stage5_rate(2, 100, TASKS, fresh=False)
 
 
@@ -40,27 +37,28 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     migrate(STAGE5, STAGE5_DB)
 
-    growth = []
+    growth_table = []
     for number in range(1, args.rounds + 1):
         empty, grown = growth_round()
-        growth.append([number, f"{empty:,.0f}", f"{grown:,.0f}", f"{grown / empty:.2f}"])
-        print("growth", *growth[-1], flush=True)
-    bulk = []
+        growth_table.append([number, f"{empty:,.0f}", f"{grown:,.0f}", f"{grown / empty:.2f}"])
+        print("growth", *growth_table[-1], flush=True)
+    bulk_table = []
     for number in range(1, args.rounds + 1):
         (many, many_cpu), (plain, plain_cpu) = once("enqueue-many", BULK), once("copy", BULK)
-        bulk.append(
+        bulk_table.append(
             [number, f"{many:,.0f}", f"{many_cpu:.2f}", f"{plain:,.0f}", f"{plain_cpu:.2f}",
              f"{many / plain:.2f}"]
         )  # fmt: skip
-        print("bulk", *bulk[-1], flush=True)
+        print("bulk", *bulk_table[-1], flush=True)
 
     def median(table, column) -> str:
         return f"{statistics.median(float(row[column]) for row in table):.2f}"
 
     header = (
         f"`python -m workshop.bench.turns --rounds {args.rounds}`, {date.today()}: pairs in turns"
-        f"\ngrowth: median ratio {median(growth, 3)}; bulk: median ratio {median(bulk, 5)},"
-        f" client CPU {median(bulk, 2)} against {median(bulk, 4)} µs/task"
+        f"\ngrowth: median ratio {median(growth_table, 3)};"
+        f" bulk: median ratio {median(bulk_table, 5)},"
+        f" client CPU {median(bulk_table, 2)} against {median(bulk_table, 4)} µs/task"
     )
     path = write_tables(
         "turns.txt",
@@ -69,10 +67,10 @@ def main(argv: list[str]) -> int:
         [
             (f"Stage 5, 2 processes, batch 100, {TASKS:,} tasks: empty, then {FINISHED:,}"
              " finished rows",
-             ["round", "empty, tasks/s", "1,000,000 finished, tasks/s", "ratio"], growth),
+             ["round", "empty, tasks/s", "1,000,000 finished, tasks/s", "ratio"], growth_table),
             (f"{BULK:,} tasks in one COPY",
              ["round", "enqueue_many, tasks/s", "its client CPU, µs/task", "plain COPY, tasks/s",
-              "its client CPU, µs/task", "ratio"], bulk),
+              "its client CPU, µs/task", "ratio"], bulk_table),
         ],
     )  # fmt: skip
     print(f"wrote {path}")
