@@ -5,10 +5,12 @@ A fresh interpreter imports every module of the app with those three hidden, and
 third-party packages that got imported."""
 
 import importlib.metadata
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import taskqueue
 
@@ -46,18 +48,22 @@ print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
 
 
 def listed_distributions() -> set[str]:
-    """The app's requirements.txt, with what each of those requires in turn."""
+    """The app's requirements.txt, with what each of those requires in turn (and what the extras
+    a line asks for require, as psycopg[binary,pool])."""
     lines = (STAGE / "taskqueue" / "requirements.txt").read_text().splitlines()
-    todo = [re.split(r"[\[<>=;\s]", line, maxsplit=1)[0] for line in lines if line[:1].isalpha()]
+    todo = [Requirement(line) for line in lines if line[:1].isalpha()]
     found = set()
     while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in found:
+        requirement = todo.pop()
+        if canonicalize_name(requirement.name) in found:
             continue
-        found.add(name)
-        for requirement in importlib.metadata.requires(name) or ():
-            if "extra ==" not in requirement or "binary" in requirement or "pool" in requirement:
-                todo.append(re.split(r"[\[<>=;!~\s(]", requirement, maxsplit=1)[0])
+        found.add(canonicalize_name(requirement.name))
+        extras = requirement.extras or {""}
+        for text in importlib.metadata.requires(requirement.name) or ():
+            dependency = Requirement(text)
+            marker = dependency.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras):
+                todo.append(dependency)
     return found
 
 
@@ -81,7 +87,7 @@ def test_the_app_imports_only_django_psycopg_and_its_listed_libraries():
     unlisted = {
         name
         for name in third_party
-        if not {dist.lower().replace("_", "-") for dist in owners.get(name, [name])} & allowed
+        if not {canonicalize_name(dist) for dist in owners.get(name, [name])} & allowed
     }
 
     assert "django" in third_party and "psycopg" in third_party  # the probe did import the app
