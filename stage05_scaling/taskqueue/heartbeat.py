@@ -23,13 +23,26 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 
 from taskqueue import events, sql
-from taskqueue.report import Running
 
 EVERY = 0.5  # seconds between heartbeats (at most a third of the lease)
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """The task a worker process runs now, as its heartbeat reports it."""
+
+    task_id: int
+    attempt: int
+    started: float  # time.monotonic(), the same clock in every process of the machine
+    deadline: float = 0.0  # past it, the supervisor stops the task; 0.0: no time limit
+
+    def overran(self, now: float) -> bool:
+        return bool(self.deadline) and now > self.deadline
 
 
 def worker_id(pid: int, token: str | None = None) -> str:

@@ -22,7 +22,8 @@ import os
 import struct
 import tempfile
 import time
-from dataclasses import dataclass
+
+from taskqueue.heartbeat import Running
 
 # seq, task id, attempt, started (monotonic), deadline (monotonic, 0: none)
 RUNNING = struct.Struct("=Qqqdd")
@@ -31,17 +32,6 @@ VERDICT = struct.Struct("=qq")
 SIZE = RUNNING.size + VERDICT.size
 
 TIME_LIMIT, CANCEL = 1, 2
-
-
-@dataclass(frozen=True, slots=True)
-class Running:
-    task_id: int
-    attempt: int
-    started: float  # time.monotonic(), the same clock in every process of the machine
-    deadline: float  # 0.0: no time limit
-
-    def overran(self, now: float) -> bool:
-        return bool(self.deadline) and now > self.deadline
 
 
 class Report:

@@ -29,6 +29,7 @@ from taskqueue.retries import record_cancelled, record_failure
 from taskqueue.shutdown import Cancelled, TimeLimitExceeded
 
 RESCUER_LOCK = 0x7A5C_0004  # any number no other code in this database uses for a lock
+RESCUE_INTERVAL = 10.0  # seconds between looks for workers gone silent
 
 
 class WorkerLost(Exception):

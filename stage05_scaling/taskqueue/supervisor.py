@@ -47,13 +47,12 @@ from django.db import DatabaseError, connection
 
 from taskqueue import events, heartbeat
 from taskqueue.report import CANCEL, TIME_LIMIT, Report, Running
-from taskqueue.rescuer import give_back, rescue_lost
+from taskqueue.rescuer import RESCUE_INTERVAL, give_back, rescue_lost
 from taskqueue.shutdown import STOP_SIGNALS, STOP_TASK
 
 YOUNG = 5.0  # seconds: a child that dies younger than this counts towards the crash backoff
 TICK = 0.05  # seconds between looks at the children
 KILL_AFTER = 1.0  # seconds a stopped task has to let go before its process is killed
-RESCUE_INTERVAL = 10.0
 # A change of running task reaches the heartbeat row within this many seconds: what a rescuer
 # knows of a machine that vanished (rescuer.py) is at most this old.
 REPORT_CHANGES = 0.1

@@ -27,7 +27,7 @@ from taskqueue.done import Completions
 from taskqueue.pause import Pauses
 from taskqueue.prefetch import Prefetch
 from taskqueue.report import CANCEL, Report
-from taskqueue.rescuer import give_back
+from taskqueue.rescuer import RESCUE_INTERVAL, give_back, rescue_lost
 from taskqueue.retention import prune_a_little
 from taskqueue.retries import record_cancelled, record_failure
 from taskqueue.rollup import roll_up
@@ -58,6 +58,7 @@ class Worker:
         burst: bool = False,
         lease: float = LEASE,
         grace: float = GRACE,
+        rescue_interval: float = RESCUE_INTERVAL,
         housekeeping_interval: float = HOUSEKEEPING_INTERVAL,
         listen: bool | None = None,
         supervisor: tuple[int, Report, str] | None = None,
@@ -76,6 +77,8 @@ class Worker:
         self.poll_interval = poll_interval
         self.burst = burst
         self.lease = lease
+        self.rescue_interval = rescue_interval
+        self._next_rescue = 0.0
         self.housekeeping_interval = housekeeping_interval
         self.listen = listen_enabled() if listen is None else listen
         self.wake = threading.Event()  # set by a NOTIFY, and by a stop request
@@ -168,6 +171,8 @@ class Worker:
             self._registered = True
         if self._recover:
             self.recover()
+        if not self.supervisor_pid:
+            self.rescue()  # a supervised worker's supervisor does it
         self.housekeeping_now_and_then()
         self.scheduler.enqueue_due()  # at each tick of a schedule, else nothing
         queues, changed = self.pauses.claimable()
@@ -234,6 +239,13 @@ class Worker:
             attempt=task.attempts if task else None,
         )
         self._recover = False
+
+    def rescue(self) -> None:
+        """Every rescue_interval: give back the tasks of workers gone silent (rescuer.py)."""
+        now = time.monotonic()
+        if now >= self._next_rescue:
+            self._next_rescue = now + self.rescue_interval
+            rescue_lost()
 
     def stopped_row(self) -> None:
         """An unsupervised worker writes its own end (a supervised one's parent does)."""

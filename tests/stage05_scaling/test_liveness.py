@@ -2,8 +2,7 @@
 here is a way the lease-per-task design of stage 4 broke (real processes, real signals):
 attempts charged to tasks that never ran, a live task taken from a worker whose task held the
 GIL, a late success thrown away, orphans after a supervisor's death, a queue's name deciding
-before a task's priority. Then what the supervisor makes possible: time limits, and cancelling
-a running task."""
+before a task's priority."""
 
 import os
 import re
@@ -14,7 +13,6 @@ import pytest
 
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task, WorkerProcess
-from taskqueue.retries import cancel
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 
@@ -146,44 +144,3 @@ def test_the_highest_priority_runs_first_whatever_its_queue(manage):
     assert worker.wait(timeout=60) == 0
     first = events(worker.lines, "task.start")[0]
     assert first["task"] == str(urgent.pk)
-
-
-def test_a_task_past_its_time_limit_fails_and_is_retried_as_its_policy_says(manage):
-    task = enqueue("slow_api_call", {"ms": 60_000})  # timeout=1, max_attempts=2
-
-    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
-
-    wait_until(lambda: status(task) == Task.Status.DEAD, timeout=30, what="DEAD")
-    assert outcomes(task) == ["TimeLimitExceeded", "TimeLimitExceeded", "DEAD"]
-    # The task let go when asked: its worker lived on.
-    assert events(supervisor.lines, "supervisor.killed") == []
-    assert events(supervisor.lines, "supervisor.child_exited") == []
-    supervisor.stop(signal.SIGTERM)
-
-
-def test_a_task_past_its_time_limit_that_holds_the_gil_is_killed_with_its_worker(manage):
-    task = enqueue("stuck_in_c", {"seconds": 60})  # timeout=1, max_attempts=1
-
-    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
-
-    wait_until(lambda: status(task) == Task.Status.DEAD, timeout=30, what="DEAD")
-    assert outcomes(task) == ["TimeLimitExceeded", "DEAD"]
-    (killed,) = events(supervisor.lines, "supervisor.killed")
-    assert killed["task"] == str(task.pk)
-    supervisor.wait_for("event=supervisor.restarted")  # and the worker is replaced
-    supervisor.stop(signal.SIGTERM)
-
-
-@pytest.mark.parametrize("task_name", ["pretend_work", "hold_the_gil"])
-def test_cancelling_a_running_task_stops_it_and_it_is_not_retried(manage, task_name):
-    kwargs = {"ms": 60_000} if task_name == "pretend_work" else {"seconds": 60}
-    task = enqueue(task_name, kwargs)
-    supervisor = manage("worker", "-v2", "--poll-interval", "0.05")
-    supervisor.wait_for(f"event=task.start task={task.pk} ")
-
-    assert cancel(Task.objects.filter(pk=task.pk)) == 1
-
-    wait_until(lambda: status(task) == Task.Status.CANCELLED, timeout=10, what="CANCELLED")
-    assert outcomes(task) == ["Cancelled", "CANCELLED"]
-    assert Task.objects.get(pk=task.pk).attempts == 1
-    supervisor.stop(signal.SIGTERM)

@@ -60,11 +60,6 @@ class Migration(migrations.Migration):
             model_name="task",
             name="task_leased",
         ),
-        migrations.AddField(
-            model_name="task",
-            name="cancel_requested_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
         migrations.AddIndex(
             model_name="task",
             index=models.Index(

@@ -1,7 +1,7 @@
 """`python manage.py compare_threads`: the same burst run by worker processes and by worker
 threads, for three kinds of task: no-op (all the time is the queue's own work), 5 ms of Python
 computation (holds the GIL), and 5 ms of waiting (a sleep, as an API call would). The numbers
-behind section 2 of the README."""
+behind section 3 of the README."""
 
 import logging
 import os

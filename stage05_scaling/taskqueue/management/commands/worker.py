@@ -13,7 +13,8 @@ from taskqueue import worker as defaults
 from taskqueue.heartbeat import worker_id
 from taskqueue.prefetch import MOST, TARGET
 from taskqueue.report import Report
-from taskqueue.supervisor import RESCUE_INTERVAL, Supervisor, die_with_parent, worker_command
+from taskqueue.rescuer import RESCUE_INTERVAL
+from taskqueue.supervisor import Supervisor, die_with_parent, worker_command
 from taskqueue.worker import Worker
 
 
