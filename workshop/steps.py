@@ -171,10 +171,9 @@ def save(repo: Path = SCRATCH) -> None:
     commits = git("rev-list", "--reverse", "step-00..HEAD", cwd=repo).split()
     if not commits:
         raise SystemExit(f"{repo} has no step after stage 4")
-    for old in patches():
-        old.unlink()
-    PATCHES.mkdir(parents=True, exist_ok=True)
-    previous = git("rev-parse", "step-00", cwd=repo).strip()
+    # Everything is read from git before anything is written: a save cut short (Ctrl-C, a
+    # closed pipe) leaves the old patches, never half of the new ones.
+    written, previous = {}, git("rev-parse", "step-00", cwd=repo).strip()
     for number, commit in enumerate(commits, start=1):
         message = git("log", "-1", "--format=%B", commit, cwd=repo).strip()
         message = re.sub(r"^Step \d+:", f"Step {number}:", message)  # a step inserted or moved
@@ -182,14 +181,20 @@ def save(repo: Path = SCRATCH) -> None:
         title = message.splitlines()[0].split(":", 1)[-1].split(",")[0]
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
         diff = git("diff", "--binary", "--no-renames", previous, commit, cwd=repo)
-        path = PATCHES / f"{number:02d}-{slug}.patch"
-        path.write_text(f"{message}\n\n{diff}")
-        print(f"wrote {path.relative_to(REPO_ROOT)} ({changed_lines(diff)} lines changed)")
+        written[PATCHES / f"{number:02d}-{slug}.patch"] = f"{message}\n\n{diff}"
         previous = commit
+    final = project_files(repo, FINAL)
+    for old in patches():
+        old.unlink()
+    PATCHES.mkdir(parents=True, exist_ok=True)
+    for path, text in written.items():
+        path.write_text(text)
     for folder in (REPO_ROOT / FINAL, REPO_ROOT / "tests" / FINAL):
         for name in tree_files(folder):
             (folder / name).unlink()
-    write_tree(project_files(repo, FINAL), REPO_ROOT)
+    write_tree(final, REPO_ROOT)
+    for path, text in written.items():
+        print(f"wrote {path.relative_to(REPO_ROOT)} ({changed_lines(text)} lines changed)")
     print(f"wrote the last step into {FINAL}/ and tests/{FINAL}/")
 
 

@@ -19,6 +19,8 @@ Of the tasks the worker held:
   yet. They go back with the attempt that the claim counted taken back: they lost nothing.
 """
 
+from contextlib import contextmanager
+
 from django.db import connection, transaction
 
 from taskqueue import events, sql
@@ -30,6 +32,17 @@ from taskqueue.shutdown import Cancelled, TimeLimitExceeded
 
 RESCUER_LOCK = 0x7A5C_0004  # any number no other code in this database uses for a lock
 RESCUE_INTERVAL = 10.0  # seconds between looks for workers gone silent
+FROZEN_AFTER = "5s"  # a rescuer idle this long inside its transaction loses it (LIMIT_IDLE)
+
+
+@contextmanager
+def rescuer_transaction():
+    """A transaction that cannot outlive a frozen rescuer. A rescuer stopped (SIGSTOP, a
+    debugger) inside it would keep the rescuer's lock, or a task's row lock, for as long as it
+    stays stopped, and no task would be rescued meanwhile: the server ends it instead."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.LIMIT_IDLE, [FROZEN_AFTER])
+        yield cursor
 
 
 class WorkerLost(Exception):
@@ -43,7 +56,7 @@ def give_back(
     charged, the others not. `verdict`: why the supervisor stopped it, if it did (report.py).
     Return how the running one ended (None if it was not held any more) and how many others
     went back."""
-    with transaction.atomic():
+    with rescuer_transaction():
         outcome = None
         held = Task.objects.select_for_update().filter(
             pk=running or 0, worker=worker_id, status=Task.Status.IN_PROGRESS
@@ -84,7 +97,7 @@ def rescue_lost() -> list[str]:
     """Give back the tasks of every worker process whose row has expired, and of any worker
     that has no row; return their ids. One rescuer at a time: a transaction-level advisory
     lock lets the first in and the others skip the round."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with rescuer_transaction() as cursor:
         cursor.execute(sql.TRY_LOCK, [RESCUER_LOCK])
         if not cursor.fetchone()[0]:
             return []  # another supervisor is rescuing right now

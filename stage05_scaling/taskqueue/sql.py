@@ -194,6 +194,9 @@ WHERE task.status = 'IN_PROGRESS'
 
 # A transaction-level advisory lock: held until the transaction ends, never waited for.
 TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
+# For this transaction only: the server ends the session if it sits idle in it this long (a
+# client frozen by SIGSTOP, a debugger, a swapping machine), and its locks go with it.
+LIMIT_IDLE = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
 
 PRUNE_FINISHED = """
 DELETE FROM taskqueue_task WHERE id IN (

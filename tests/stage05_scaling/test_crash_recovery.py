@@ -7,10 +7,14 @@ import contextlib
 import os
 import re
 import signal
+import threading
+from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import Error, connection, transaction
+from django.utils import timezone
 
+from taskqueue import rescuer
 from taskqueue.enqueue import enqueue
 from taskqueue.models import Task, WorkerProcess
 from taskqueue.rescuer import RESCUER_LOCK, rescue_lost
@@ -114,6 +118,43 @@ def test_one_rescuer_at_a_time():
     task.refresh_from_db()
     # Nobody knew it was running: it goes back with its attempt taken back.
     assert (task.status, task.attempts) == (Task.Status.QUEUED, 0)
+
+
+def test_a_rescuer_frozen_in_its_round_does_not_stop_the_others(monkeypatch):
+    """A rescuer stopped (SIGSTOP, a debugger) while it holds the rescuer's lock loses its
+    transaction after rescuer.FROZEN_AFTER, and the lock with it: the next one does the round."""
+    tasks = [enqueue("noop"), enqueue("noop")]
+    Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
+        status=Task.Status.IN_PROGRESS, worker="gone", attempts=1
+    )
+    WorkerProcess.objects.create(
+        id="gone",
+        hostname="elsewhere",
+        pid=1,
+        expires_at=timezone.now() - timedelta(seconds=1),
+        task_id=tasks[0].pk,
+    )
+    charge, main = rescuer.record_failure, threading.current_thread()
+    frozen, thaw = threading.Event(), threading.Event()
+
+    def freeze_in_a_thread(*args, **kwargs):
+        if threading.current_thread() is not main and not frozen.is_set():
+            frozen.set()  # the rescuer in the thread stops here, inside its transaction
+            thaw.wait(60)
+        return charge(*args, **kwargs)
+
+    monkeypatch.setattr(rescuer, "record_failure", freeze_in_a_thread)
+    stopped = InThread(rescue_lost, name="frozen rescuer")
+    assert frozen.wait(10)
+    assert rescue_lost() == []  # the frozen one holds the lock
+
+    rescued = wait_until(rescue_lost, timeout=30, what="the next rescuer's round")
+
+    assert rescued == ["gone"]
+    assert {status(task) for task in tasks} == {Task.Status.QUEUED}
+    thaw.set()
+    with pytest.raises(Error):  # the server ended its transaction
+        stopped.result()
 
 
 def test_docker_compose_stop_loses_nothing(manage):

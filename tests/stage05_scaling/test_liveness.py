@@ -93,7 +93,9 @@ def test_a_task_that_holds_the_gil_is_not_taken_from_its_live_worker(manage):
 
 
 def test_a_success_that_comes_after_the_worker_was_given_up_is_kept(manage):
-    slow = enqueue("pretend_work", {"ms": 3000})
+    # Long enough to outlast a rescuer round that the freeze below may catch the supervisor in
+    # (the server ends it after rescuer.FROZEN_AFTER), and the lease after it.
+    slow = enqueue("pretend_work", {"ms": 10_000})
     Task.objects.filter(pk=slow.pk).update(max_attempts=1)
     runner = manage("worker", "-v2", *FAST)
     runner.wait_for(f"event=task.start task={slow.pk} ")
