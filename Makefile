@@ -99,9 +99,11 @@ diff: $(STAMP)
 # Stage 5 in steps (steps/stage05/, workshop/steps.py): `make step N=3` writes step 3 as a
 # project of its own under .steps/; `make diff FROM=5.2 TO=5.3` compares two steps.
 step: $(STAMP)
+	@test -n "$(N)" || { echo "which step? make step N=3 (stage 5 has steps 1 to $$(ls steps/stage05/*.patch | wc -l))"; exit 2; }
 	@$(PY) -m workshop.steps show $(N)
 
 step-test: $(STAMP)
+	@test -n "$(N)" || { echo "which step? make step-test N=3"; exit 2; }
 	$(PY) -m workshop.steps test $(N)
 
 # Every step's whole suite, one after another (make test runs each step's own tests only).

@@ -35,7 +35,7 @@ PATCHES = REPO_ROOT / "steps" / "stage05"
 WORK = REPO_ROOT / ".steps" / "stage05"
 SCRATCH = WORK / "repo"
 LIMIT = 600
-NOT_IN_STEPS = {"README.md", "docs", "__pycache__", ".pytest_cache"}
+NOT_IN_STEPS = {"README.md", "docs", "__pycache__", ".pytest_cache", ".ruff_cache"}
 GIT = ["git", "-c", "user.name=workshop", "-c", "user.email=workshop@localhost", "-c",
        "commit.gpgsign=false", "-c", "core.autocrlf=false"]  # fmt: skip
 
@@ -222,6 +222,19 @@ def show(number: int) -> Path:
     return target / name
 
 
+def drop_database(name: str) -> None:
+    """A step's database goes with its folder: a step made again starts from an empty database,
+    whatever an earlier version of the step migrated into it."""
+    import psycopg
+    from psycopg import sql
+
+    from workshop.database import server_url
+
+    with psycopg.connect(server_url("postgres"), autocommit=True) as connection:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        connection.execute(drop)
+
+
 def run_tests(number: int, *names: str) -> int:
     """Show step `number` and run its tests: all of them, or the test files `names`."""
     project = show(number)
@@ -259,8 +272,9 @@ def main(argv: list[str]) -> int:
     if command == "show" and len(rest) == 1:
         number = int(rest[0])
         project = show(number)
+        drop_database(project.name)
         text = description(patches()[number - 1]) if number else "Step 0: stage 4"
-        print(f"{text}\n\nThe step, with its own database ({project.name}):\n")
+        print(f"{text}\n\nThe step, with a database of its own, empty ({project.name}):\n")
         print(f"cd {project.relative_to(REPO_ROOT)}")
         print("source ../../../../.venv/bin/activate")
         print("python manage.py migrate")

@@ -6,7 +6,7 @@
 
 Either is an INSERT, so it obeys the caller's transaction: enqueued inside
 `transaction.atomic()`, the task becomes visible to workers when that transaction commits, and
-never exists if it rolls back. A trigger (migration 0006) sends NOTIFY on commit, which wakes
+never exists if it rolls back. A trigger (migration 0008) sends NOTIFY on commit, which wakes
 an idle worker at once.
 """
 

@@ -82,7 +82,7 @@ def beat(running: Iterable[tuple[str, Running | None]], lease: float, now: float
 
 def waiting(worker_id: str, idle: bool) -> None:
     """An idle worker that listens says so: enqueues send NOTIFY only while one does
-    (migration 0006)."""
+    (migration 0008)."""
     with connection.cursor() as cursor:
         cursor.execute(sql.PROCESS_WAITING, [idle, worker_id])
 

@@ -112,7 +112,7 @@ COPY taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, sta
 FROM STDIN
 """
 
-# ---- Waking idle workers (wakeup.py, pause.py, migration 0006) -----------------------------------
+# ---- Waking idle workers (wakeup.py, pause.py, migration 0008) -----------------------------------
 
 CHANNEL = "taskqueue"
 LISTEN = f"LISTEN {CHANNEL}"

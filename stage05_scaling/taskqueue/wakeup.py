@@ -1,6 +1,6 @@
 """Waking idle workers the moment a task is enqueued: LISTEN/NOTIFY.
 
-A trigger on the task table (migration 0006) runs `NOTIFY taskqueue` when an INSERT commits.
+A trigger on the task table (migration 0008) runs `NOTIFY taskqueue` when an INSERT commits.
 Each worker keeps one extra connection that LISTENs, in a thread of its own, and sets an event
 that the idle worker waits on. So an idle worker does not poll the table fast to be quick to
 start a task: it sleeps until told, and still looks every `poll_interval` in case a NOTIFY was

@@ -42,9 +42,9 @@ def test_a_step_is_measured_by_its_code_and_not_its_tests():
 
 
 # Each step's idea is tested in that step. The last step is stage05_scaling/ itself, whose whole
-# suite runs anyway; step 1, the core, runs one test file per idea it adds (`make steps-test`
-# runs every step's whole suite).
-CORE = ["test_claim.py", "test_crash_recovery.py", "test_django_tasks.py"]
+# suite runs anyway; step 1, the core, runs the tests of its claim, its enqueue and its leases
+# (`make steps-test` runs every step's whole suite).
+CORE = ["test_claim.py", "test_enqueue_many.py", "test_crash_recovery.py"]
 
 
 @pytest.mark.parametrize("number", range(1, len(steps.patches())))

@@ -3,7 +3,7 @@ same INSERTs (one commit each) or the same COPY, in the same run. Timed inside t
 process, after Django has started.
 
 And 8 enqueuers at once, as 8 web workers would be, started behind the gate: plain INSERTs,
-enqueue() while no worker waits (busy workers: no NOTIFY, migration 0006), and enqueue() while
+enqueue() while no worker waits (busy workers: no NOTIFY, migration 0008), and enqueue() while
 one waits (a NOTIFY with every commit, which PostgreSQL serialises)."""
 
 import statistics

@@ -27,9 +27,9 @@ ALTER TABLE taskqueue_task RESET (
 """
 
 
-# Stage 4 kept a task's attempts in a table of their own (Execution); stage 5 keeps what a task
-# needs on its row (its arguments, queue, priority, result, every error and every worker), so
-# that a claim and a completion are each one statement on one table.
+# Stage 4 kept a task's attempts in a table of their own (Execution); stage 5 keeps them on the
+# task's row (every error and every worker), so that a claim and a completion are each one
+# statement on one table.
 
 
 class Migration(migrations.Migration):
@@ -42,38 +42,12 @@ class Migration(migrations.Migration):
             model_name="execution",
             name="execution_once_per_attempt",
         ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_claimable",
-        ),
-        migrations.AddField(
-            model_name="task",
-            name="args",
-            field=models.JSONField(
-                blank=True, default=list, help_text="positional arguments, as JSON"
-            ),
-        ),
         migrations.AddField(
             model_name="task",
             name="errors",
             field=models.JSONField(
                 blank=True, default=list, help_text="every error, with traceback"
             ),
-        ),
-        migrations.AddField(
-            model_name="task",
-            name="priority",
-            field=models.SmallIntegerField(default=0),
-        ),
-        migrations.AddField(
-            model_name="task",
-            name="queue_name",
-            field=models.CharField(default="default", max_length=100),
-        ),
-        migrations.AddField(
-            model_name="task",
-            name="result",
-            field=models.JSONField(blank=True, help_text="the return value, as JSON", null=True),
         ),
         migrations.AddField(
             model_name="task",
@@ -89,11 +63,6 @@ class Migration(migrations.Migration):
             model_name="task",
             name="error",
             field=models.TextField(blank=True, help_text="the last error, in one line"),
-        ),
-        migrations.AlterField(
-            model_name="task",
-            name="name",
-            field=models.CharField(help_text="import path of a registered @task", max_length=300),
         ),
         migrations.AlterField(
             model_name="task",
@@ -121,27 +90,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="task",
             index=models.Index(
-                models.F("queue_name"),
-                models.OrderBy(models.F("priority"), descending=True),
-                models.F("run_after"),
-                models.F("id"),
-                condition=models.Q(("status", "QUEUED")),
-                name="task_claimable",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
                 condition=models.Q(("finished_at__isnull", False)),
                 fields=["finished_at"],
                 name="task_finished",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="task",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("priority__gte", -100), ("priority__lte", 100)),
-                name="task_priority_range",
             ),
         ),
         migrations.DeleteModel(

@@ -14,7 +14,7 @@ DROP FUNCTION taskqueue_notify();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0006_time_limits_and_cancel"),
+        ("taskqueue", "0007_time_limits_and_cancel"),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0008_api_tokens_and_owners"),
+        ("taskqueue", "0009_api_tokens_and_owners"),
     ]
 
     operations = [

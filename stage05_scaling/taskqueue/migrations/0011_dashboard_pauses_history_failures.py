@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0009_scheduled_ticks"),
+        ("taskqueue", "0010_scheduled_ticks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

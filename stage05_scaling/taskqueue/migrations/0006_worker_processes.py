@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0004_one_row_per_task"),
+        ("taskqueue", "0005_tasks_api"),
     ]
 
     operations = [

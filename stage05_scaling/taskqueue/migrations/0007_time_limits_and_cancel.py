@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0005_worker_processes"),
+        ("taskqueue", "0006_worker_processes"),
     ]
 
     operations = [

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0007_notify_waiting_workers"),
+        ("taskqueue", "0008_notify_waiting_workers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
