@@ -274,7 +274,8 @@ def main(argv: list[str]) -> int:
         project = show(number)
         drop_database(project.name)
         text = description(patches()[number - 1]) if number else "Step 0: stage 4"
-        print(f"{text}\n\nThe step, with a database of its own, empty ({project.name}):\n")
+        print(f"{text}\n\nThe step, with a database of its own, empty ({project.name}).")
+        print("Made afresh each time: a shell already in its folder must cd into it again.\n")
         print(f"cd {project.relative_to(REPO_ROOT)}")
         print("source ../../../../.venv/bin/activate")
         print("python manage.py migrate")

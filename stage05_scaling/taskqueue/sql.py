@@ -169,7 +169,7 @@ WHERE id = %s
 """
 PROCESS_WAITING = "UPDATE taskqueue_workerprocess SET waiting = %s WHERE id = %s"
 
-# The tasks a dead process claimed but never started: back to the queue, with the attempt the
+# The tasks a worker claimed but never started: back to the queue, with the attempt the
 # claim counted taken back, and its entry in the worker list.
 UNCLAIM = """
 UPDATE taskqueue_task

@@ -294,8 +294,8 @@ class Worker:
             )
 
     def execute(self, task: Claimed) -> None:
-        # The line first: a worker killed between the two has printed that it starts a task
-        # that counts as not started (its attempt is given back), never the other way round.
+        # The line first: a worker killed between the two has printed that it starts a task it
+        # never ran, never the other way round.
         events.emit(
             "task.start", task=task.id, name=task.name, attempt=task.attempts, worker=self.id
         )

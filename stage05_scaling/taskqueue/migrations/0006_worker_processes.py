@@ -4,8 +4,8 @@ import django.db.models.functions.datetime
 from django.db import migrations, models
 
 # Liveness moves from one lease per task, renewed by a thread of the worker, to one row per
-# worker process, kept fresh by its supervisor (taskqueue/heartbeat.py). The lease column and
-# its index go; the rescuer finds a gone worker's tasks through `task_running` instead.
+# worker process, kept fresh by a heartbeat (taskqueue/heartbeat.py). The lease column and its
+# index go; the rescuer finds a gone worker's tasks through `task_running` instead.
 
 
 class Migration(migrations.Migration):
