@@ -58,3 +58,29 @@ def test_a_stage_database_is_created_on_first_connection(monkeypatch):
     finally:
         with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_migrate_refuses_a_database_an_older_version_of_the_stage_migrated(monkeypatch):
+    """Stage 5's steps renamed migrations: a database that applied one that is gone gets a clear
+    error, not a DuplicateColumn half-way through migrate."""
+    name = f"workshop_stale_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("WORKSHOP_DB_NAME", name)
+    stage = REPO_ROOT / "stage02_db_queue"
+    migrate = [sys.executable, "manage.py", "migrate"]
+    try:
+        assert subprocess.run(migrate, cwd=stage, capture_output=True).returncode == 0
+        with psycopg.connect(server_url(name), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO django_migrations (app, name, applied)"
+                " VALUES ('taskqueue', '0099_renamed_since', now())"
+            )
+
+        result = subprocess.run(migrate, cwd=stage, capture_output=True, text=True)
+
+        assert result.returncode != 0
+        assert "(workshop.E001)" in result.stderr
+        assert "it applied taskqueue.0099_renamed_since, which no longer exists" in result.stderr
+        assert f"DROP DATABASE {name};" in result.stderr
+    finally:
+        with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
