@@ -52,6 +52,16 @@ def server_url(database: str | None = None) -> str:
     return f"postgresql://{auth}@{config['HOST']}{port}/{database}"
 
 
+def drop_database(name: str) -> None:
+    """Drop `name` on the stages' server if it exists, its open sessions ended first (FORCE)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url("postgres"), autocommit=True) as connection:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        connection.execute(drop)
+
+
 def main(argv: list[str]) -> int:
     from workshop import embedded
 

@@ -3,10 +3,10 @@
 `steps/stage05/NN-name.patch` holds step NN: what it adds and how to see it (the text before the
 first `diff --git` line, which `git apply` skips), then its diff from the step before. Step 0 is
 stage 4 (its code and its tests, renamed to stage 5's folders); applying every step to it gives
-`stage05_scaling/` and `tests/stage05_scaling/` exactly, README.md and docs/ aside (the README
-has a table of which section explains which step). `make test` fails when that is no longer true
-(a stale step), or when a step changes more than 600 lines of code (tests aside) and does not say
-why on a line that starts `Over 600 lines:`.
+`stage05_scaling/` and `tests/stage05_scaling/` exactly, README.md and docs/ aside (the README's
+sections follow the steps, and a table maps each step to its section). `make test` fails when
+that is no longer true (a stale step), or when a step changes more than 600 lines of code (tests
+aside) and does not say why on a line that starts `Over 600 lines:`.
 
     python -m workshop.steps show N    step N as a runnable project in .steps/stage05/stepNN/,
                                        with its own database (`make step N=3`)
@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from workshop import REPO_ROOT
+from workshop.database import drop_database
 
 BASE, FINAL = "stage04_retries_shutdown", "stage05_scaling"
 PATCHES = REPO_ROOT / "steps" / "stage05"
@@ -222,19 +223,6 @@ def show(number: int) -> Path:
     return target / name
 
 
-def drop_database(name: str) -> None:
-    """A step's database goes with its folder: a step made again starts from an empty database,
-    whatever an earlier version of the step migrated into it."""
-    import psycopg
-    from psycopg import sql
-
-    from workshop.database import server_url
-
-    with psycopg.connect(server_url("postgres"), autocommit=True) as connection:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        connection.execute(drop)
-
-
 def run_tests(number: int, *names: str) -> int:
     """Show step `number` and run its tests: all of them, or the test files `names`."""
     project = show(number)
@@ -272,6 +260,8 @@ def main(argv: list[str]) -> int:
     if command == "show" and len(rest) == 1:
         number = int(rest[0])
         project = show(number)
+        # The step's database goes with its folder: a step made again starts from an empty
+        # database, whatever an earlier version of the step migrated into it.
         drop_database(project.name)
         text = description(patches()[number - 1]) if number else "Step 0: stage 4"
         print(f"{text}\n\nThe step, with a database of its own, empty ({project.name}).")

@@ -6,10 +6,9 @@ import sys
 import uuid
 
 import psycopg
-from psycopg import sql
 
 from workshop import REPO_ROOT
-from workshop.database import database_settings, server_url
+from workshop.database import database_settings, drop_database, server_url
 
 
 def test_database_url_gives_the_server_and_the_stage_names_the_database(monkeypatch):
@@ -56,8 +55,7 @@ def test_a_stage_database_is_created_on_first_connection(monkeypatch):
         with psycopg.connect(server_url(name)) as conn:
             assert conn.execute("SELECT current_database()").fetchone()[0] == name
     finally:
-        with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        drop_database(name)
 
 
 def test_migrate_refuses_a_database_an_older_version_of_the_stage_migrated(monkeypatch):
@@ -82,5 +80,4 @@ def test_migrate_refuses_a_database_an_older_version_of_the_stage_migrated(monke
         assert "it applied taskqueue.0099_renamed_since, which no longer exists" in result.stderr
         assert f"DROP DATABASE {name};" in result.stderr
     finally:
-        with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        drop_database(name)

@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
-from psycopg import sql
 
 from workshop import REPO_ROOT
-from workshop.database import server_url
+from workshop.database import drop_database, server_url
 from workshop.processes import ManagedProcess, wait_until
 
 STAGE5 = "stage05_scaling"
@@ -39,9 +38,7 @@ def create_database(name: str) -> None:
 def migrate(stage: str, database: str) -> None:
     """The benchmark's databases are its own scratch, made afresh at each run: nothing an older
     run or an older version of the stage left in one (rows, migrations) counts."""
-    with connect("postgres") as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-        conn.execute(drop)
+    drop_database(database)
     process = ManagedProcess(REPO_ROOT / stage, "migrate", "-v0", env=bench_env(database))
     if process.wait(timeout=300) != 0:
         raise RuntimeError(f"migrate {stage} failed:\n{process.output}")
