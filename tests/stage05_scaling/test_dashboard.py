@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from taskqueue.enqueue import enqueue
@@ -52,8 +53,18 @@ def on_row(browser, row_id: str, act):
     return WebDriverWait(browser, 10).until(attempt)
 
 
+def to_next_page(browser, act) -> None:
+    """`act()` (a click that posts a form, a search), then wait for the page it leads to: until
+    the old page's <html> is gone. Read sooner, the browser still shows the old page."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    act()
+    WebDriverWait(browser, 10).until(staleness_of(old), message="no new page came")
+
+
 def press(browser, row_id: str, button: str) -> None:
-    on_row(browser, row_id, lambda row: row.find_element(By.NAME, button).click())
+    to_next_page(
+        browser, lambda: on_row(browser, row_id, lambda r: r.find_element(By.NAME, button).click())
+    )
 
 
 def text(browser, row_id: str) -> str:
@@ -119,7 +130,7 @@ def test_a_failed_task_is_found_retried_and_its_story_read(
     )
     search = browser.find_element(By.ID, "task-search")
     search.send_keys(str(task.pk))
-    search.submit()
+    to_next_page(browser, search.submit)
 
     assert browser.title == f"Task #{task.pk}"  # the script in its arguments did not run
     assert HOSTILE in browser.find_element(By.ID, "task-kwargs").text
