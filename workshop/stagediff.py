@@ -8,6 +8,7 @@ The READMEs are left out (prose, not code). The test suite fails when a committe
 """
 
 import difflib
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +63,12 @@ def diff(old: Path, new: Path) -> str:
         new_label = f"{new.name}/{name}" if (new / name).exists() else "/dev/null"
         chunks.extend(difflib.unified_diff(before, after, old_label, new_label))
     return "".join(chunks)
+
+
+def changed_lines(diff_text: str) -> int:
+    """Lines a stage diff adds or removes, its file headers aside."""
+    header = re.compile(r"(---|\+\+\+) (stage\d\d_|/dev/null)")
+    return sum(1 for line in diff_text.splitlines() if line[:1] in "+-" and not header.match(line))
 
 
 def pairs() -> list[tuple[Path, Path, Path]]:

@@ -1,8 +1,10 @@
-"""The committed stage diffs (diffs/*.diff) are what the stages' code says today."""
+"""The committed stage diffs (diffs/*.diff) are what the stages' code says today, and one that
+changes more than 600 lines is explained by the README of the stage it leads to."""
 
 import pytest
 
-from workshop.stagediff import diff, pairs
+from workshop import steps
+from workshop.stagediff import changed_lines, diff, pairs
 
 
 @pytest.mark.parametrize(
@@ -17,3 +19,16 @@ def test_committed_diff_is_current(old, new, committed):
 
 def test_there_is_a_diff_for_every_pair_of_stages():
     assert len(pairs()) >= 2
+
+
+@pytest.mark.parametrize(
+    "old, new, committed", pairs(), ids=lambda value: getattr(value, "name", "")
+)
+def test_a_large_stage_diff_says_why_in_its_readme(old, new, committed):
+    if new.name == steps.FINAL:
+        pytest.skip("stage 5 is read in steps, and test_steps checks each step's size")
+    size = changed_lines(committed.read_text())
+    assert size <= steps.LIMIT or steps.says_why_it_is_large((new / "README.md").read_text()), (
+        f"{committed.name} changes {size} lines, over {steps.LIMIT}: say why in"
+        f" {new.name}/README.md, on a line that starts 'Over {steps.LIMIT} lines:'"
+    )
