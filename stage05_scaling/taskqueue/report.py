@@ -32,6 +32,9 @@ VERDICT = struct.Struct("=qq")
 SIZE = RUNNING.size + VERDICT.size
 
 TIME_LIMIT, CANCEL = 1, 2
+# Not written on the page: the parent killed the child, which was still there after the
+# shutdown's grace period (supervisor.py).
+SHUTDOWN = 3
 
 
 class Report:

@@ -14,7 +14,9 @@ Of the tasks the worker held:
   its worker every time (a poison task) ends DEAD after its last attempt instead of killing
   workers for ever. It goes back to the queue at once (retries.record_failure, `lost`). One
   that an operator cancelled ends CANCELLED; one killed past its time limit fails as if it had
-  raised TimeLimitExceeded, and its retry policy decides.
+  raised TimeLimitExceeded, and its retry policy decides; one killed past the shutdown's grace
+  period goes back to the queue with its attempt counted, as the worker sends back a task it
+  interrupts (shutdown.py).
 - the others never started (the rest of a batch), or ran and their result was not written
   yet. They go back with the attempt that the claim counted taken back: they lost nothing.
 """
@@ -24,9 +26,10 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 from taskqueue import events, sql
+from taskqueue.claim import release
 from taskqueue.models import Task
 from taskqueue.registry import TASKS
-from taskqueue.report import CANCEL, TIME_LIMIT
+from taskqueue.report import CANCEL, SHUTDOWN, TIME_LIMIT
 from taskqueue.retries import record_cancelled, record_failure
 from taskqueue.shutdown import Cancelled, TimeLimitExceeded
 
@@ -90,6 +93,9 @@ def charge(task: Task, why: str, verdict: int) -> str:
         return "CANCELLED"
     if verdict == TIME_LIMIT:
         return record_failure(task, TASKS.get(task.name), TimeLimitExceeded(why))
+    if verdict == SHUTDOWN:  # back to the queue, as the worker sends back a task it interrupts
+        release([task.id], task.worker, uncount=False)
+        return "RELEASED"
     return record_failure(task, None, WorkerLost(why), lost=True)
 
 

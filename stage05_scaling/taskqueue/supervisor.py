@@ -19,7 +19,9 @@ it at once when a child dies. So the parent, which runs no tasks:
   supervisor at a time;
 - on SIGTERM or SIGINT passes the signal to every child and waits for them: each finishes its
   task within its grace period (stage 4). A second signal is passed on too (children stop at
-  once). It exits with the worst exit status of its children.
+  once). A child still there OVERSTAY seconds after that (its task holds the GIL, so nothing
+  in it can stop the task) is killed, and its task goes back to the queue as the child would
+  have sent it back. It exits with the worst exit status of its children.
 
 Children die with their parent: each asks the kernel to SIGKILL it when its parent dies
 (PR_SET_PDEATHSIG on Linux; elsewhere, a thread that watches the parent's pid). A supervisor
@@ -46,13 +48,16 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connection
 
 from taskqueue import events, heartbeat
-from taskqueue.report import CANCEL, TIME_LIMIT, Report, Running
+from taskqueue.report import CANCEL, SHUTDOWN, TIME_LIMIT, Report, Running
 from taskqueue.rescuer import RESCUE_INTERVAL, give_back, rescue_lost
-from taskqueue.shutdown import STOP_SIGNALS, STOP_TASK
+from taskqueue.shutdown import EXIT_FORCED, EXIT_GRACE_EXPIRED, STOP_SIGNALS, STOP_TASK
 
 YOUNG = 5.0  # seconds: a child that dies younger than this counts towards the crash backoff
 TICK = 0.05  # seconds between looks at the children
 KILL_AFTER = 1.0  # seconds a stopped task has to let go before its process is killed
+# Seconds a child has, past its grace period (or past a second stop signal), to write what it
+# finished, give back what it holds and exit, before it is killed.
+OVERSTAY = 5.0
 # A change of running task reaches the heartbeat row within this many seconds: what a rescuer
 # knows of a machine that vanished (rescuer.py) is at most this old.
 REPORT_CHANGES = 0.1
@@ -90,6 +95,7 @@ class Child:
         self.id = heartbeat.worker_id(self.process.pid, token)
         self.started = time.monotonic()
         self.stopping: Stopping | None = None
+        self.overstayed = False  # killed at shutdown, past its grace period
 
     @property
     def pid(self) -> int:
@@ -122,6 +128,22 @@ class Child:
         elif task.overran(now):
             self.stop_task(task, TIME_LIMIT)
 
+    def kill_overstayed(self, now: float) -> None:
+        """Past the shutdown's grace period and still there: kill it. Its task goes back to the
+        queue, its attempt counted, as the child itself sends back a task it interrupts."""
+        self.overstayed = True
+        task = self.report.read()
+        if task is not None:
+            self.stopping = Stopping(task.task_id, task.attempt, SHUTDOWN, now, killed=True)
+        self.process.kill()
+        emit(
+            "supervisor.killed",
+            pid=self.pid,
+            task=task.task_id if task else "none",
+            reason="past its grace period",
+            worker=self.id,
+        )
+
     def death(self, code: int) -> Death:
         running = self.report.read()  # what it was doing when it died
         asked = self.stopping
@@ -141,12 +163,15 @@ class Supervisor:
         command: list[str],
         processes: int,
         lease: float,
+        grace: float,
         burst: bool = False,
         rescue_interval: float = RESCUE_INTERVAL,
     ):
         self.command = command
         self.processes = processes
         self.lease = lease
+        self.grace = grace
+        self.kill_at = float("inf")  # once stopped: when children still there are killed
         # Burst children exit 0 when the queue is empty: that is the end, not a crash.
         self.burst = burst
         self.rescue_interval = rescue_interval
@@ -182,7 +207,9 @@ class Supervisor:
                         self._restart(index)
                     continue
                 code = child.process.poll()
-                if code is None:
+                if code is None and now >= self.kill_at and not child.overstayed:
+                    child.kill_overstayed(now)
+                elif code is None:
                     child.enforce(now)
                 else:
                     self._exited(index, child, code, now)
@@ -199,8 +226,12 @@ class Supervisor:
     def _on_signal(self, signum, frame) -> None:
         self.stop_signals.append(signum)
         self.restart_at = [0.0] * len(self.restart_at)  # nothing more starts
+        now = time.monotonic()
         if len(self.stop_signals) == 1:
             emit("supervisor.stopping", signal=signal.Signals(signum).name)
+            self.kill_at = now + self.grace + OVERSTAY
+        else:  # the children stop at once now
+            self.kill_at = min(self.kill_at, now + OVERSTAY)
         for child in self.live():
             if child.process.poll() is None:
                 child.process.send_signal(signum)
@@ -208,6 +239,8 @@ class Supervisor:
     def _exited(self, index: int, child: Child, code: int, now: float) -> None:
         self.keeper.deaths.put(child.death(code))
         self.children[index] = None
+        if child.overstayed:  # killed: the exit status it would have had
+            code = EXIT_GRACE_EXPIRED if len(self.stop_signals) == 1 else EXIT_FORCED
         self.codes[index] = code
         self.previous[index] = child.pid
         lived = now - child.started
@@ -289,10 +322,13 @@ class Keeper(threading.Thread):
         while self._pending:
             death = self._pending[0]
             task = death.running
+            why = f"worker {death.worker_id} died ({death.how}) while running it"
+            if death.verdict == SHUTDOWN:
+                why = f"worker {death.worker_id} was killed, still running it past its grace period"
             give_back(
                 death.worker_id,
                 task.task_id if task else None,
-                f"worker {death.worker_id} died ({death.how}) while running it",
+                why,
                 attempt=task.attempt if task else None,
                 verdict=death.verdict,
             )

@@ -113,6 +113,7 @@ class Command(BaseCommand):
                 worker_command(child),
                 processes,
                 lease=options["lease"],
+                grace=options["grace"],
                 burst=options["burst"],
                 rescue_interval=options["rescue_interval"],
             )
