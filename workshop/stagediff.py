@@ -4,7 +4,9 @@
     python -m workshop.stagediff 5.2 5.3    two of stage 5's steps (workshop/steps.py)
     python -m workshop.stagediff --write    refresh diffs/stageNN_to_stageMM.diff for each pair
 
-The READMEs are left out (prose, not code). The test suite fails when a committed diff is stale.
+The READMEs are left out (prose, not code), and between stages `lab/` too (the workshop's
+instruments); between stage 5's steps it stays in, since step 13 is the lab. The test suite
+fails when a committed diff is stale.
 """
 
 import difflib
@@ -21,6 +23,9 @@ SKIP_NAMES = {
     "docs",
     "lab",
 }  # prose, pictures, instruments: not the lesson
+# Between two of stage 5's steps the lab stays in: step 13 is the lab, and the steps' sizes
+# (workshop/steps.py) count it.
+STEP_SKIP_NAMES = SKIP_NAMES - {"lab"}
 
 
 def stages() -> list[Path]:
@@ -43,19 +48,17 @@ def stage(number: int | str) -> Path:
     raise SystemExit(f"no stage {number}: there are {', '.join(p.name for p in stages())}")
 
 
-def files(root: Path) -> set[str]:
+def files(root: Path, skip: set[str] = SKIP_NAMES) -> set[str]:
     return {
         str(path.relative_to(root))
         for path in root.rglob("*")
-        if path.is_file()
-        and not SKIP_NAMES & set(path.relative_to(root).parts)
-        and path.suffix != ".pyc"
+        if path.is_file() and not skip & set(path.relative_to(root).parts) and path.suffix != ".pyc"
     }
 
 
-def diff(old: Path, new: Path) -> str:
+def diff(old: Path, new: Path, skip: set[str] = SKIP_NAMES) -> str:
     chunks = []
-    for name in sorted(files(old) | files(new)):
+    for name in sorted(files(old, skip) | files(new, skip)):
         before = (old / name).read_text().splitlines(keepends=True) if (old / name).exists() else []
         after = (new / name).read_text().splitlines(keepends=True) if (new / name).exists() else []
         # /dev/null names the missing side of an added or removed file, as `diff -N` does.
@@ -90,7 +93,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    sys.stdout.write(diff(stage(argv[0]), stage(argv[1])))
+    skip = STEP_SKIP_NAMES if any("." in arg for arg in argv) else SKIP_NAMES
+    sys.stdout.write(diff(stage(argv[0]), stage(argv[1]), skip))
     return 0
 
 
