@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from taskqueue.enqueue import enqueue
@@ -54,11 +53,21 @@ def on_row(browser, row_id: str, act):
 
 
 def to_next_page(browser, act) -> None:
-    """`act()` (a click that posts a form, a search), then wait for the page it leads to: until
-    the old page's <html> is gone. Read sooner, the browser still shows the old page."""
-    old = browser.find_element(By.TAG_NAME, "html")
+    """`act()` (a click that posts a form, a search), then wait for the page it leads to,
+    loaded whole: a new document, which has a new `window`, without the mark set here on the
+    old one. Read sooner, the browser may still show the old page."""
+    browser.execute_script("window.oldPage = true")
     act()
-    WebDriverWait(browser, 10).until(staleness_of(old), message="no new page came")
+
+    def arrived(driver) -> bool:
+        try:
+            return driver.execute_script(
+                "return !window.oldPage && document.readyState === 'complete'"
+            )
+        except WebDriverException:  # between the two pages
+            return False
+
+    WebDriverWait(browser, 10).until(arrived, message="no new page came")
 
 
 def press(browser, row_id: str, button: str) -> None:
