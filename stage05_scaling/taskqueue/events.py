@@ -21,7 +21,7 @@ LEVELS = {
     # Stage 5: one line per task is too many at thousands a second; `worker -v 2` shows them.
     "task.start": logging.DEBUG,
     "task.done": logging.DEBUG,
-    "schedule.taken": logging.DEBUG,  # a tick another worker enqueued: every worker, every tick
+    "schedule.taken": logging.DEBUG,  # a tick another worker took (enqueued or skipped)
     "task.retry": logging.WARNING,
     "task.failed": logging.ERROR,
     "task.dead": logging.ERROR,
