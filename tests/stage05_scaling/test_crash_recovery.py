@@ -23,16 +23,11 @@ from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 from workshop.testing.threads import InThread
 
+from task_rows import outcomes, status
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST = ["--poll-interval", "0.05", "--lease", "1", "--rescue-interval", "0.1"]
-
-
-def outcomes(task):
-    """How each attempt ended: the error it left on the row, and the final status last."""
-    task.refresh_from_db()
-    errors = [error["exception_class_path"].rsplit(".", 1)[-1] for error in task.errors]
-    return [*errors, task.status]
 
 
 def child_running(supervisor, task) -> int:
@@ -46,10 +41,6 @@ def child_running(supervisor, task) -> int:
 def kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # it died with its parent already
         os.kill(pid, signal.SIGKILL)
-
-
-def status(task) -> str:
-    return Task.objects.get(pk=task.pk).status
 
 
 def test_a_child_killed_mid_task_has_its_task_run_again_without_a_lease_wait(manage):

@@ -16,19 +16,11 @@ from taskqueue.models import Task, WorkerProcess
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 
+from task_rows import outcomes, status
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST = ["--poll-interval", "0.05", "--lease", "1", "--rescue-interval", "0.1"]
-
-
-def outcomes(task):
-    task.refresh_from_db()
-    errors = [error["exception_class_path"].rsplit(".", 1)[-1] for error in task.errors]
-    return [*errors, task.status]
-
-
-def status(task) -> str:
-    return Task.objects.get(pk=task.pk).status
 
 
 def child_running(supervisor, task) -> int:

@@ -14,17 +14,9 @@ from taskqueue.shutdown import EXIT_FORCED, EXIT_GRACE_EXPIRED
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 
+from task_rows import outcomes, status
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def outcomes(task):
-    task.refresh_from_db()
-    errors = [error["exception_class_path"].rsplit(".", 1)[-1] for error in task.errors]
-    return [*errors, task.status]
-
-
-def status(task) -> str:
-    return Task.objects.get(pk=task.pk).status
 
 
 def test_a_task_past_its_time_limit_fails_and_is_retried_as_its_policy_says(manage):
