@@ -65,7 +65,7 @@ def diff(old: Path, new: Path, skip: set[str] = SKIP_NAMES) -> str:
         old_label = f"{old.name}/{name}" if (old / name).exists() else "/dev/null"
         new_label = f"{new.name}/{name}" if (new / name).exists() else "/dev/null"
         lines = list(difflib.unified_diff(before, after, old_label, new_label))
-        if not lines and not before and not after and "/dev/null" in (old_label, new_label):
+        if not lines and "/dev/null" in (old_label, new_label):
             # An empty file added or removed (an __init__.py) has no lines to show: its header
             # still says it is there.
             lines = [f"--- {old_label}\n", f"+++ {new_label}\n"]
