@@ -21,9 +21,10 @@ import dj_database_url
 ENGINE = "workshop.postgres"
 
 
-def database_settings(stage: str) -> dict:
-    """The `DATABASES["default"]` entry for a stage."""
-    name = os.environ.get("WORKSHOP_DB_NAME") or stage
+def database_settings(stage: str, name: str | None = None) -> dict:
+    """The `DATABASES["default"]` entry for a stage; with `name`, an entry for another database
+    of the same server (stage 5 can keep its queue in one)."""
+    name = name or os.environ.get("WORKSHOP_DB_NAME") or stage
     url = os.environ.get("DATABASE_URL")
     if url:
         config = dj_database_url.parse(url)

@@ -11,6 +11,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 INSTALLED_APPS = [*DJANGO_APPS, "taskqueue", "lab"]
 
 DATABASES = {"default": database_settings(BASE_DIR.name)}
+# The queue in a database of its own, on the same server (taskqueue/routers.py):
+# TASKQUEUE_DATABASE_NAME names it. Unset, the queue lives in "default" with everything else.
+if queue_database := env.str("TASKQUEUE_DATABASE_NAME", ""):
+    DATABASES["queue"] = database_settings(BASE_DIR.name, name=queue_database)
+    TASKQUEUE_DATABASE = "queue"
+    DATABASE_ROUTERS = ["taskqueue.routers.QueueRouter"]
 
 # Django's Tasks API, served by this stage's queue (taskqueue/backend.py).
 TASKS = {
@@ -33,8 +39,16 @@ TASKQUEUE_HTTP_TASKS = env.list(
 # Arguments are stored in the row: keep them small (an id, not a file).
 TASKQUEUE_MAX_ARGUMENTS_BYTES = env.int("TASKQUEUE_MAX_ARGUMENTS_BYTES", 64 * 1024)
 
+# How long a worker's own statement may wait for a lock, and run, in seconds: past these the
+# server ends it, and the worker gives back what it holds (taskqueue/connections.py).
+TASKQUEUE_LOCK_TIMEOUT = env.float("TASKQUEUE_LOCK_TIMEOUT", 5)
+TASKQUEUE_STATEMENT_TIMEOUT = env.float("TASKQUEUE_STATEMENT_TIMEOUT", 30)
+
 # Workers delete DONE and CANCELLED tasks older than this (taskqueue/retention.py); 0: never.
 TASKQUEUE_KEEP_FINISHED_DAYS = env.float("TASKQUEUE_KEEP_FINISHED_DAYS", 7)
+# How long a DONE task keeps its idempotency key: the same key within this many hours of its
+# end returns it instead of enqueueing again (taskqueue/keys.py). Retention keeps it as long.
+TASKQUEUE_KEY_WINDOW_HOURS = env.float("TASKQUEUE_KEY_WINDOW_HOURS", 24)
 
 # Periodic tasks (taskqueue/schedules.py), enqueued by the workers: a "cron" expression (in
 # "timezone", UTC by default) or "every" N seconds. TASKQUEUE_SCHEDULES in the environment, as

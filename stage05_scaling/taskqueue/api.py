@@ -1,6 +1,7 @@
 """The HTTP entry points: enqueue a registered task, and read a task's status.
 
     POST /tasks/        {"task": "greet", "kwargs": {"name": "Ada"}}   -> 201 {"id": "42", ...}
+                        the same again with a "key": its task (200), or 409 (keys.py)
     GET  /tasks/42/                                                     -> 200 {"status": ...}
     POST /tasks/42/cancel/                                              -> 202 {"status": ...}
 
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from taskqueue.backend import DJANGO_STATUS
 from taskqueue.enqueue import InvalidArguments, enqueue
 from taskqueue.enqueue_request import BadRequest, parse
+from taskqueue.keys import KeyConflict
 from taskqueue.models import ApiToken, Task
 from taskqueue.retries import cancel
 
@@ -96,7 +98,10 @@ def enqueue_task(request):
         return JsonResponse({"error": str(error), "field": error.field}, status=400)
     except (InvalidArguments, InvalidTask) as error:
         return JsonResponse({"error": str(error), "field": "arguments"}, status=400)
-    return JsonResponse(describe(task), status=201)
+    except KeyConflict as error:
+        return JsonResponse({"error": str(error), "field": "key"}, status=409)
+    # 200 for a key that found its task (keys.py): nothing new was enqueued.
+    return JsonResponse(describe(task), status=201 if getattr(task, "enqueued_now", True) else 200)
 
 
 def visible_to(user):

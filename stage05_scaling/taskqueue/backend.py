@@ -132,7 +132,9 @@ def task_result_from_claim(claimed, definition: QueueTask) -> TaskResult:
     here, and described as get_result() describes it."""
     from taskqueue.models import Task
 
-    return task_result(Task.objects.get(pk=claimed.id), definition)
+    row = Task.objects.get(pk=claimed.id)
+    row.started_at = claimed.started_at  # the row learns it only later (sql.TASKS_STARTED)
+    return task_result(row, definition)
 
 
 def worker_signals_wanted() -> bool:

@@ -29,9 +29,10 @@ class Claimed:
     queue_name: str
     priority: int
     created_at: datetime
-    started_at: datetime
+    started_at: datetime | None  # set by the worker when it starts the task
     worker: str = ""
     retry_in: float = 0.0
+    started: float = 0.0  # the same, time.monotonic(): how long ago it started, when it ends
 
 
 def claim_batch(
@@ -46,10 +47,16 @@ def claim_batch(
         params["queue"] = queues[0]
     else:
         params["queues"] = list(queues)
-    if completions is not None and completions.ids:
-        params |= completions.params()
-        rows = run(sql.COMPLETE_AND_CLAIM if one else sql.COMPLETE_AND_CLAIM_FROM_QUEUES, params)
-        completions.written({row[1] for row in rows if row[0]})
+    results = completions.take() if completions is not None else []
+    if results:
+        params |= completions.params(results)
+        statement = sql.COMPLETE_AND_CLAIM if one else sql.COMPLETE_AND_CLAIM_FROM_QUEUES
+        try:
+            rows = run(statement, params)
+        except BaseException:
+            completions.put_back(results)
+            raise
+        completions.written(results, {row[1] for row in rows if row[0]})
         rows = [row[1:] for row in rows if not row[0]]
     else:
         rows = run(sql.CLAIM if one else sql.CLAIM_FROM_QUEUES, params)

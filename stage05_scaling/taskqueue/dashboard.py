@@ -8,10 +8,10 @@ reads the whole table, so the page stays cheap on a table of millions of finishe
 
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from taskqueue import charts, sql
+from taskqueue.db import connection
 from taskqueue.models import MinuteStats, PausedQueue, Task, WorkerProcess
 
 HOUR = timedelta(hours=1)
@@ -27,14 +27,15 @@ def queues(configured: list[str]) -> list[dict]:
     paused = dict(PausedQueue.objects.values_list("name", "paused_at"))
     rows = []
     for name in sorted(set(configured) | set(found) | set(paused)):
-        queued, due, running, failed, dead, oldest, per_second = found.get(
-            name, (0, 0, 0, 0, 0, None, 0)
+        queued, due, claimed, running, failed, dead, oldest, per_second = found.get(
+            name, (0, 0, 0, 0, 0, 0, None, 0)
         )
         rows.append(
             {
                 "name": name,
                 "queued": queued,
                 "due": due,
+                "claimed": claimed,
                 "running": running,
                 "failed": failed,
                 "dead": dead,

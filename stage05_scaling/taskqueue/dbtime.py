@@ -8,11 +8,11 @@ interval.
 
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 
 from taskqueue import sql
+from taskqueue.db import connection
 
 
 def in_seconds(seconds: float) -> ExpressionWrapper:

@@ -6,7 +6,8 @@
 
 Either is an INSERT, so it obeys the caller's transaction: enqueued inside
 `transaction.atomic()`, the task becomes visible to workers when that transaction commits, and
-never exists if it rolls back. A trigger (migration 0008) sends NOTIFY on commit, which wakes
+never exists if it rolls back (a transaction on the queue's database, if it has one of its own:
+db.py). A trigger (migration 0008) sends NOTIFY on commit, which wakes
 an idle worker at once.
 """
 
@@ -15,10 +16,10 @@ import inspect
 import json
 
 from django.conf import settings
-from django.db import connection, transaction
 
 from taskqueue import registry, sql
-from taskqueue.db import run
+from taskqueue.db import ALIAS, atomic, connection, run
+from taskqueue.keys import enqueue_with_key
 from taskqueue.models import Task
 
 
@@ -150,7 +151,7 @@ def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None
             "max_attempts": definition.max_attempts, "enqueued_by_id": owner,
             "worker_ids": [], "errors": [],
         }  # fmt: skip
-        return Task.from_db("default", COLUMNS, [row[column] for column in COLUMNS])
+        return Task.from_db(ALIAS, COLUMNS, [row[column] for column in COLUMNS])
     fields = {
         "name": definition.module_path,
         "queue_name": definition.queue_name,
@@ -162,14 +163,8 @@ def insert(definition, args, kwargs, *, key: str | None = None, enqueued_by=None
     }
     if definition.run_after is not None:
         fields["run_after"] = definition.run_after
-    # The partial UNIQUE index on (owner, task, key) decides between racing enqueuers: one
-    # INSERT wins, the others fail on the index and read the winner's row.
-    owner = fields.pop("enqueued_by")
-    with transaction.atomic():
-        task, _created = Task.objects.get_or_create(
-            idempotency_key=key, name=fields.pop("name"), enqueued_by=owner, defaults=fields
-        )
-    return task
+    owner, name = fields.pop("enqueued_by"), fields.pop("name")
+    return enqueue_with_key(key, name, owner, fields)  # how long a key holds (keys.py)
 
 
 def enqueue(name: str, kwargs=None, *, args=None, key=None, enqueued_by=None, **using) -> Task:
@@ -206,7 +201,7 @@ def enqueue_many(name: str, kwargs_list, **using) -> int:
     connection.ensure_connection()
     # Django's connection wraps a psycopg one: COPY is psycopg's, the errors stay Django's.
     with (
-        transaction.atomic(),
+        atomic(),
         connection.wrap_database_errors,
         connection.connection.cursor() as cursor,
         cursor.copy(sql.COPY_TASKS) as copy,

@@ -25,9 +25,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection
-
 from taskqueue import events, sql
+from taskqueue.connections import use_bounded
+from taskqueue.db import connection
 
 EVERY = 0.5  # seconds between heartbeats (at most a third of the lease)
 
@@ -76,6 +76,8 @@ def beat(running: Iterable[tuple[str, Running | None]], lease: float, now: float
         return []
     with connection.cursor() as cursor:
         cursor.execute(sql.BEAT, [lease, ids, tasks, running_for])
+        if running := [task for task in tasks if task]:
+            cursor.execute(sql.TASKS_STARTED, [ids, tasks, running_for, running])
         cursor.execute(sql.CANCEL_REQUESTED, [ids])
         return cursor.fetchall()
 
@@ -102,10 +104,13 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         worker = self.worker
+        use_bounded()  # this thread's statements wait for no lock for ever (connections.py)
         try:
             while not self.stopped.wait(every(worker.lease)):
                 try:
-                    beat([(worker.id, worker.report.read())], worker.lease, time.monotonic())
+                    sent = time.monotonic()
+                    beat([(worker.id, worker.report.read())], worker.lease, sent)
+                    worker.report.vouch(sent + worker.lease)
                 except Exception as error:
                     # The database may be restarting: try again next beat. If it stays away
                     # longer than the lease, our tasks are given back, which is correct.

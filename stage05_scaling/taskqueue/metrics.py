@@ -22,8 +22,13 @@ class QueueCollector:
         yield tasks
         yield GaugeMetricFamily(
             "taskqueue_oldest_queued_seconds",
-            "How long the oldest due task has waited to start",
+            "How long the oldest due task has waited to start (queued, or claimed and not started)",
             value=stats["oldest_queued_seconds"],
+        )
+        yield GaugeMetricFamily(
+            "taskqueue_claimed_not_started",
+            "Tasks a worker claimed in a batch and has not started yet",
+            value=stats["claimed_not_started"],
         )
         yield GaugeMetricFamily(
             "taskqueue_finished_per_second",

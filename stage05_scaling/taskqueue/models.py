@@ -53,13 +53,19 @@ class Task(models.Model):
     # Set by an operator to stop the task while it runs (retries.cancel): its worker's
     # supervisor sees it at the next heartbeat and ends the task (supervisor.py).
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
-    # Enqueueing the same key twice (same owner, same task) returns the first task (see
-    # enqueue.py). NULL, not "", for "no key": the partial UNIQUE index covers only the rows
-    # that have one.
+    # Enqueueing the same key twice (same owner, same task) returns the first task while it
+    # holds its key (keys.py). NULL, not "", for "no key": the partial UNIQUE index covers
+    # only the rows that have one.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     # Who enqueued it over HTTP (views.py): only they, and staff, may read its status.
+    # No foreign key constraint, and nothing done by Django when a user is deleted: the users
+    # may live in another database than the queue (routers.py). keys.forget_owner does it.
     enqueued_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
     )
 
     class Meta:

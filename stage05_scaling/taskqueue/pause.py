@@ -10,9 +10,8 @@ at once.
 
 import time
 
-from django.db import connection, transaction
-
 from taskqueue import sql
+from taskqueue.db import atomic, connection
 from taskqueue.models import PausedQueue
 
 CHECK_EVERY = 0.5  # seconds: a pause takes effect within this, plus the batch in hand
@@ -26,7 +25,7 @@ def pause(name: str, by: str = "") -> bool:
 
 def resume(name: str) -> bool:
     """Resume `name`, and wake idle workers; False if it was not paused."""
-    with transaction.atomic():
+    with atomic():
         deleted, _ = PausedQueue.objects.filter(name=name).delete()
         if deleted:
             with connection.cursor() as cursor:

@@ -14,7 +14,9 @@ a SIGKILL), passed to the child as an inherited file descriptor.
 A read in the middle of a write: the child bumps a sequence number before and after each write
 (odd while writing), and the parent reads again when it saw an odd number or a change.
 The other direction, the parent's verdict on a task (stop it: time limit, cancelled), has its
-own bytes, written by the parent only, before it signals the child.
+own bytes, written by the parent only, before it signals the child; and so has the time until
+which the parent's heartbeats vouch for the child (step 6): past it, the rescuer may have given
+back what the child claimed, and the child starts none of it (batch.py).
 """
 
 import mmap
@@ -29,7 +31,10 @@ from taskqueue.heartbeat import Running
 RUNNING = struct.Struct("=Qqqdd")
 # the parent's verdict: task id, kind
 VERDICT = struct.Struct("=qq")
-SIZE = RUNNING.size + VERDICT.size
+# until when (time.monotonic()) the worker's row is surely alive: a heartbeat sent at t with a
+# lease of L makes the row live until at least t + L
+VOUCHED = struct.Struct("=d")
+SIZE = RUNNING.size + VERDICT.size + VOUCHED.size
 
 TIME_LIMIT, CANCEL = 1, 2
 # Not written on the page: the parent killed the child, which was still there after the
@@ -81,6 +86,16 @@ class Report:
 
     def stop(self, task_id: int, kind: int) -> None:
         VERDICT.pack_into(self.page, RUNNING.size, task_id, kind)
+
+    # Both sides: the heartbeat's writer (the parent, or an unsupervised worker's own thread)
+    # vouches; the child asks before it starts a task it claimed earlier.
+
+    def vouch(self, until: float) -> None:
+        VOUCHED.pack_into(self.page, RUNNING.size + VERDICT.size, until)
+
+    def vouched(self) -> bool:
+        (until,) = VOUCHED.unpack_from(self.page, RUNNING.size + VERDICT.size)
+        return time.monotonic() < until
 
     def close(self) -> None:
         self.page.close()

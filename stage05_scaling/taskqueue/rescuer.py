@@ -23,10 +23,9 @@ Of the tasks the worker held:
 
 from contextlib import contextmanager
 
-from django.db import connection, transaction
-
 from taskqueue import events, sql
 from taskqueue.claim import release
+from taskqueue.db import atomic, connection
 from taskqueue.models import Task
 from taskqueue.registry import TASKS
 from taskqueue.report import CANCEL, SHUTDOWN, TIME_LIMIT
@@ -43,7 +42,7 @@ def rescuer_transaction():
     """A transaction that cannot outlive a frozen rescuer. A rescuer stopped (SIGSTOP, a
     debugger) inside it would keep the rescuer's lock, or a task's row lock, for as long as it
     stays stopped, and no task would be rescued meanwhile: the server ends it instead."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with atomic(), connection.cursor() as cursor:
         cursor.execute(sql.LIMIT_IDLE, [FROZEN_AFTER])
         yield cursor
 
@@ -109,11 +108,14 @@ def rescue_lost() -> list[str]:
             return []  # another supervisor is rescuing right now
         cursor.execute(sql.GONE_PROCESSES)
         gone = cursor.fetchall()
-        cursor.execute(sql.HELD_WITHOUT_PROCESS)
-        gone += [(worker_id, None) for (worker_id,) in cursor.fetchall()]
         for worker_id, running in gone:
             why = f"worker {worker_id} sent no heartbeat before its lease ran out"
             give_back(worker_id, running, why)
             cursor.execute(sql.PROCESS_STOPPED, ["lost: no heartbeat", worker_id])
             events.emit("worker.lost", worker=worker_id, running=running or "none")
-    return [worker_id for worker_id, _ in gone]
+        # What ended workers still hold was claimed after they ended: never started.
+        cursor.execute(sql.HELD_BY_ENDED_WORKERS)
+        ended = [worker_id for (worker_id,) in cursor.fetchall()]
+        for worker_id in ended:
+            give_back(worker_id, None, "")
+    return [worker_id for worker_id, _ in gone] + ended

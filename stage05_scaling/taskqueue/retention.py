@@ -6,18 +6,20 @@ TASKQUEUE_KEEP_FINISHED_DAYS go; FAILED and DEAD ones stay until someone has loo
 (retried or deleted them in the admin), since they are the ones that need a person.
 
 The rows of a schedule's ticks (schedules.py) go with the tasks of their age, except each
-schedule's latest: that one tells the workers where the schedule stands.
+schedule's latest: that one tells the workers where the schedule stands. The rows of worker
+processes that ended go a day after their end (KEEP_ENDED_WORKERS): every restart adds one.
 
 Deleting runs in small batches, each its own short transaction, so that pruning a million rows
 never holds locks or bloats the table in one long stroke.
 """
 
 from django.conf import settings
-from django.db import connection, transaction
 
 from taskqueue import sql
+from taskqueue.db import atomic, connection
 
 RETENTION_LOCK = 0x7A5C_0005  # as the rescuer's lock: one pruning worker at a time
+KEEP_ENDED_WORKERS = 86400.0  # seconds: at most this, or the finished tasks' time, if shorter
 
 
 def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | None = None) -> int:
@@ -26,10 +28,18 @@ def prune(older_than_seconds: float, batch: int = 10_000, max_batches: int | Non
     deleted, batches = 0, 0
     while max_batches is None or batches < max_batches:
         with connection.cursor() as cursor:
-            cursor.execute(sql.PRUNE_FINISHED, [older_than_seconds, batch])
+            cursor.execute(
+                sql.PRUNE_FINISHED,
+                {
+                    "older_than": older_than_seconds,
+                    "key_window_hours": settings.TASKQUEUE_KEY_WINDOW_HOURS,
+                    "batch": batch,
+                },
+            )
             count = cursor.rowcount
             cursor.execute(sql.PRUNE_TICKS, [older_than_seconds, batch])
             ticks = cursor.rowcount
+            cursor.execute(sql.PRUNE_WORKERS, [min(older_than_seconds, KEEP_ENDED_WORKERS), batch])
         deleted += count
         batches += 1
         if count < batch and ticks < batch:
@@ -43,7 +53,7 @@ def prune_a_little() -> int:
     days = settings.TASKQUEUE_KEEP_FINISHED_DAYS
     if days <= 0:
         return 0
-    with transaction.atomic(), connection.cursor() as cursor:
+    with atomic(), connection.cursor() as cursor:
         cursor.execute(sql.TRY_LOCK, [RETENTION_LOCK])
         if not cursor.fetchone()[0]:
             return 0

@@ -10,6 +10,7 @@ Execution table.
 """
 
 import random
+import time
 import traceback
 
 from django.db.models import F, JSONField, Value
@@ -17,11 +18,13 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from taskqueue import sql
+from taskqueue.db import connection
 from taskqueue.dbtime import in_seconds
 from taskqueue.models import Task
 from taskqueue.registry import TASKS
 
-RETRY, FAILED, DEAD = "RETRY", "FAILED", "DEAD"
+RETRY, FAILED, DEAD, CANCELLED = "RETRY", "FAILED", "DEAD", "CANCELLED"
 
 
 def backoff(attempt: int, base: float, cap: float, rng=random.random) -> float:
@@ -72,22 +75,27 @@ def record_failure(task, definition, error: BaseException, *, lost: bool = False
             task.retry_in = backoff(task.attempts, definition.backoff_base, definition.backoff_cap)
     changes = {
         "error": f"{type(error).__name__}: {error}",
+        **started_at(task),
         # Appended by the database (jsonb ||): the claim did not fetch the earlier ones.
         "errors": CombinedExpression(
             F("errors"), "||", Value([error_record(error, task)], JSONField())
         ),
     }
-    if outcome == RETRY and lost:
-        changes.update(status=Task.Status.QUEUED)  # it keeps its place in the queue
-    elif outcome == RETRY:
-        changes.update(status=Task.Status.QUEUED, run_after=in_seconds(task.retry_in))
-    else:
-        changes.update(status=outcome, finished_at=timezone.now())
     # Only this attempt's: if our worker was given up for lost meanwhile, the task was given
     # back, and perhaps claimed again; that newer attempt owns the row now.
     ours = Task.objects.filter(
         pk=task.id, worker=task.worker, attempts=task.attempts, status=Task.Status.IN_PROGRESS
     )
+    if outcome == RETRY:
+        again = {"status": Task.Status.QUEUED}  # a lost attempt keeps its place in the queue
+        if not lost:
+            again["run_after"] = in_seconds(task.retry_in)
+        # Never back to the queue once an operator asked to cancel it (checked by this same
+        # UPDATE, so a cancel that lands meanwhile is seen): it ends CANCELLED instead.
+        if ours.filter(cancel_requested_at__isnull=True).update(**changes, **again):
+            return outcome
+        outcome = CANCELLED
+    changes.update(status=outcome, finished_at=timezone.now())
     ours.update(**changes)
     return outcome
 
@@ -97,6 +105,7 @@ def record_cancelled(task, error: BaseException) -> None:
     Task.objects.filter(
         pk=task.id, worker=task.worker, attempts=task.attempts, status=Task.Status.IN_PROGRESS
     ).update(
+        **started_at(task),
         status=Task.Status.CANCELLED,
         finished_at=timezone.now(),
         error=f"{type(error).__name__}: {error}",
@@ -104,6 +113,14 @@ def record_cancelled(task, error: BaseException) -> None:
             F("errors"), "||", Value([error_record(error, task)], JSONField())
         ),
     )
+
+
+def started_at(task) -> dict:
+    """When the attempt started, for a task the worker ran (claim.Claimed): the database's
+    now() less how long ago (the worker's clock measures only the interval)."""
+    if not getattr(task, "started", 0.0):
+        return {}  # a task given back by the rescuer: its heartbeat wrote the start, if any
+    return {"started_at": in_seconds(task.started - time.monotonic())}
 
 
 def requeue(tasks) -> int:
@@ -130,12 +147,16 @@ def requeue(tasks) -> int:
 def cancel(tasks) -> int:
     """Cancel tasks (the admin action, `POST /tasks/<id>/cancel/`): a QUEUED one at once; a
     running one is stopped by its worker's supervisor at its next heartbeat, and ends
-    CANCELLED (supervisor.py). Return how many."""
-    queued = tasks.filter(status=Task.Status.QUEUED).update(
-        status=Task.Status.CANCELLED, finished_at=Now()
-    )
-    # Second, so that a task claimed in between (no longer QUEUED) is asked to stop instead.
-    running = tasks.filter(status=Task.Status.IN_PROGRESS, cancel_requested_at__isnull=True).update(
-        cancel_requested_at=Now()
-    )
-    return queued + running
+    CANCELLED (supervisor.py), whatever way it ends meanwhile: a retry, a shutdown or a
+    give-back that would put it back in the queue ends it CANCELLED instead. Return how many."""
+    ids = list(tasks.values_list("pk", flat=True))
+    cancelled = 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CANCEL, {"ids": ids})
+        rows = cursor.fetchall()
+        cancelled += sum(not skipped for _, skipped in rows)
+        for task_id, skipped in rows:
+            if skipped:  # held by someone else a moment ago: now alone, and waited for
+                cursor.execute(sql.CANCEL_ONE, [task_id])
+                cancelled += cursor.rowcount
+    return cancelled

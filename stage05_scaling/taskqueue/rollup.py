@@ -12,9 +12,8 @@ is the enqueue time unless the task was deferred or retried) to the start of the
 A task that finishes more than GRACE seconds after its minute ended is not counted.
 """
 
-from django.db import connection, transaction
-
 from taskqueue import sql
+from taskqueue.db import atomic, connection
 
 ROLLUP_LOCK = 0x7A5C_0006  # one worker rolls up at a time (retention is 0x7A5C_0005)
 GRACE = 5  # seconds after a minute ends before it is counted (completions still landing)
@@ -24,7 +23,7 @@ KEEP_DAYS = 7
 def roll_up() -> int:
     """Count the minutes that ended since the last roll-up; return how many rows were added.
     Nothing if another worker is at it."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with atomic(), connection.cursor() as cursor:
         cursor.execute(sql.TRY_LOCK, [ROLLUP_LOCK])
         if not cursor.fetchone()[0]:
             return 0

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from django.conf import settings
 from django.core import checks
-from django.db import connection, transaction
 
 from taskqueue import dbtime, events, registry, sql
+from taskqueue.db import atomic, connection
 from taskqueue.enqueue import InvalidArguments, check_arguments, enqueue
 
 KEYS = ("task", "cron", "every", "timezone", "args", "kwargs")
@@ -152,7 +152,7 @@ def enqueue_tick(schedule: Schedule, tick: datetime, worker: str = "") -> int | 
     """Enqueue `schedule`'s task for `tick`, unless another worker has (or the tick is
     skipped). One transaction: the tick's row and its task are committed together, or neither.
     Returns the task's id, or None."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with atomic(), connection.cursor() as cursor:
         cursor.execute(sql.CLAIM_TICK, [schedule.name, tick])
         if cursor.fetchone() is None:
             # Another worker has this tick. (Had its transaction still been open, this INSERT

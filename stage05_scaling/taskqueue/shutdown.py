@@ -67,6 +67,8 @@ class Shutdown:
         self._task_id = 0
         self._raise: Interrupted = Interrupted()
         self._target = 0  # the task _raise is meant for; 0: whichever runs
+        self._stopping = False  # _raise has been sent to the task that runs now
+        self._cancel = None  # how to stop the running task if not by SIGUSR1 (coroutines.py)
         self._closed = False
 
     def install(self) -> None:
@@ -137,8 +139,21 @@ class Shutdown:
     def _interrupt(self, error: Interrupted, target: int) -> None:
         self._raise, self._target = error, target
         while self._in_task and target in (0, self._task_id) and not self._closed:
-            signal.pthread_kill(self._main, INTERRUPT)
+            self._stopping = True
+            if self._cancel is not None:
+                self._cancel()  # a coroutine: cancelled on its loop, never interrupted
+            else:
+                signal.pthread_kill(self._main, INTERRUPT)
             time.sleep(0.05)
+
+    def stop_with(self, cancel) -> None:
+        """For the running task: stop it by calling `cancel` (from another thread) instead of
+        raising inside it. The worker's loop runs coroutines this way (coroutines.py)."""
+        self._cancel = cancel
+
+    def stopped_by(self) -> Interrupted | None:
+        """What stopped the running task by `stop_with`'s cancel, if anything did."""
+        return self._raise if self._stopping else None
 
     def _on_interrupt(self, signum, frame) -> None:
         # Only the task is ever interrupted, never the worker's own bookkeeping: outside a
@@ -151,6 +166,7 @@ class Shutdown:
     @contextmanager
     def task_running(self, task_id: int = 0):
         self._task_id = task_id
+        self._stopping = False
         self._in_task = True
         try:
             if self.exit_code != EXIT_CLEAN:
@@ -159,6 +175,7 @@ class Shutdown:
         finally:
             self._in_task = False
             self._task_id = 0
+            self._cancel = None
 
     def wait(self, seconds: float) -> None:
         """Sleep while idle, but wake up at once when asked to stop."""

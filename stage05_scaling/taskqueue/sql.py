@@ -9,18 +9,24 @@ placeholders; every value is passed as a parameter, never formatted into the tex
 # ---- Claiming (claim.py) -------------------------------------------------------------------------
 
 # The SKIP LOCKED claim in one statement, whatever the batch size: the CTE picks and locks the
-# rows, the UPDATE around it marks them, RETURNING sends them back.
+# rows, the UPDATE around it marks them, RETURNING sends them back. Nothing for a worker whose
+# row says it has ended or expired (NOT EXISTS): its tasks have been given back, or are about
+# to be, and what it claimed now would be held by a worker that nobody vouches for.
 CLAIM = """
 WITH next AS (
     SELECT id FROM taskqueue_task
     WHERE status = 'QUEUED' AND queue_name = %(queue)s AND run_after <= now()
+      AND NOT EXISTS (
+          SELECT 1 FROM taskqueue_workerprocess
+          WHERE id = %(worker)s AND (stopped_at IS NOT NULL OR expires_at < now())
+      )
     ORDER BY priority DESC, run_after, id
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE taskqueue_task AS task
 SET status = 'IN_PROGRESS',
-    started_at = now(),
+    started_at = NULL,  -- claimed is not started: the worker says when it starts (BEAT, COMPLETE)
     attempts = task.attempts + 1,
     worker = %(worker)s::text,
     worker_ids = task.worker_ids || to_jsonb(%(worker)s::text)
@@ -31,21 +37,40 @@ RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_at
 """
 # Several queues: the highest priority due task of any of them first, then the oldest, so no
 # queue waits behind another's name. The index `task_claimable` is ordered within one queue,
-# so each queue's best candidates come from an index scan of their own (LATERAL), and the
-# batch is the best of those. SKIP LOCKED inside: a row another worker holds is passed over.
+# so each queue's best candidates come from an index scan of their own (LATERAL), read
+# without a lock; the best of them say how many each queue gives (`share`). Each queue's scan
+# then locks that many, passing over rows another worker holds (SKIP LOCKED). Only the rows
+# claimed are locked: locking in the first scans would lock a batch per queue, and hide the
+# rows not claimed from other workers until the claim commits.
 CLAIM_FROM_QUEUES = """
-WITH next AS (
-    SELECT candidate.id
+WITH candidate AS (
+    SELECT best.queue_name
     FROM unnest(%(queues)s::text[]) AS served(queue_name)
     CROSS JOIN LATERAL (
-        SELECT id, priority, run_after FROM taskqueue_task
+        SELECT queue_name, priority, run_after, id FROM taskqueue_task
         WHERE status = 'QUEUED' AND queue_name = served.queue_name AND run_after <= now()
         ORDER BY priority DESC, run_after, id
         LIMIT %(batch_size)s
-        FOR UPDATE SKIP LOCKED
-    ) AS candidate
-    ORDER BY candidate.priority DESC, candidate.run_after, candidate.id
+    ) AS best
+    ORDER BY best.priority DESC, best.run_after, best.id
     LIMIT %(batch_size)s
+), share AS (
+    SELECT queue_name, count(*) AS tasks FROM candidate GROUP BY queue_name
+), next AS (
+    SELECT locked.id
+    FROM share
+    CROSS JOIN LATERAL (
+        SELECT id FROM taskqueue_task
+        WHERE status = 'QUEUED' AND queue_name = share.queue_name AND run_after <= now()
+          AND NOT EXISTS (
+              SELECT 1 FROM taskqueue_workerprocess
+              WHERE id = %(worker)s AND (stopped_at IS NOT NULL OR expires_at < now())
+          )
+        ORDER BY priority DESC, run_after, id
+        LIMIT share.tasks
+        FOR UPDATE SKIP LOCKED
+    ) AS locked
+    LIMIT %(batch_size)s  -- never more, which the planner cannot tell from share.tasks
 )
 """ + CLAIM[CLAIM.index("UPDATE taskqueue_task") :]
 
@@ -53,7 +78,9 @@ WITH next AS (
 # list, when the task never started (`uncount`).
 RELEASE = """
 UPDATE taskqueue_task
-SET status = 'QUEUED', worker = '',
+SET status = CASE WHEN cancel_requested_at IS NULL THEN 'QUEUED' ELSE 'CANCELLED' END,
+    finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
+    worker = '',
     attempts = attempts - %(uncount)s::int,
     worker_ids = CASE WHEN %(uncount)s THEN worker_ids - -1 ELSE worker_ids END
 WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'IN_PROGRESS'
@@ -64,11 +91,18 @@ RETURNING id
 
 # A batch of successes in one UPDATE. Only the attempt that ran is recorded: a task given back
 # and claimed again meanwhile (another worker, a higher attempt) is left alone.
+#
+# No deadlocks: of the statements that write several tasks, only this one and RELEASE (each on
+# its worker's own tasks) wait for a row while holding others. The others never do: UNCLAIM and
+# CANCEL pass over a locked row (SKIP LOCKED) and come back for it alone. Two statements that
+# wait for each other need both to wait while holding, so none ever does.
 COMPLETE = """
 UPDATE taskqueue_task AS task
-SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = ''
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[])
-     AS done(id, attempt, result)
+SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = '',
+    started_at = now() - make_interval(secs => done.started_ago)
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(results)s::text[],
+            %(started_ago)s::float8[])
+     AS done(id, attempt, result, started_ago)
 WHERE task.id = done.id AND task.worker = %(worker)s::text AND task.attempts = done.attempt
   AND task.status IN ('IN_PROGRESS', 'QUEUED', 'DEAD')
 RETURNING task.id
@@ -116,25 +150,56 @@ FROM STDIN
 
 CHANNEL = "taskqueue"
 LISTEN = f"LISTEN {CHANNEL}"
-WAKE = "SELECT pg_notify(%s, '')"
+WAKE = "SELECT pg_notify(%s, '')"  # every listening worker, whatever its queues (pause.py)
 # PostgreSQL serialises the commits of transactions that notify (a lock on the notification
 # queue, held through the commit), so enqueuers that all notified would wait for each other. A
 # notification is only needed by a worker that waits for one: notify only then
-# (WorkerProcess.waiting, set by an idle worker). One statement-level NOTIFY with no payload:
-# the listener wakes its worker for any. FOR EACH STATEMENT: a bulk insert of 10,000 rows
-# notifies at most once. NOTIFY is transactional: workers hear it when the INSERT commits, never
-# for a rollback. Migration 0006 installs it; a change to it needs a new migration that runs it
-# again.
+# (WorkerProcess.waiting, set by an idle worker that serves the task's queue).
+#
+# Decided at commit, not at the INSERT: a transaction that enqueues, works on, and commits a
+# second later must wake a worker that began to wait in between (DEFERRABLE INITIALLY
+# DEFERRED: the trigger runs as the transaction commits). Fired by a task enqueued and by one
+# put back in the queue (a retry, a give-back, a requeue). The payload names the queue, and
+# the time the task comes due if it is not due yet: a worker wakes for its own queues only,
+# and at the time the task comes due. Once per queue per transaction (the WHEN clause notes
+# the queues it has seen in a setting of the transaction's): a COPY of 10,000 rows runs the
+# function once, not 10,000 times. NOTIFY is transactional: workers hear it when the
+# transaction commits, never for a rollback.
+#
+# Migration 0008 installs it, with the text written out in the migration itself: a change here
+# needs a new migration (test_sql_module checks that the database runs this text).
 NOTIFY_TRIGGER = f"""
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM taskqueue_workerprocess WHERE waiting) THEN
-        PERFORM pg_notify('{CHANNEL}', '');
+    IF EXISTS (SELECT 1 FROM taskqueue_workerprocess
+               WHERE waiting AND queues ? NEW.queue_name) THEN
+        IF NEW.run_after <= clock_timestamp() THEN
+            PERFORM pg_notify('{CHANNEL}', NEW.queue_name);
+        ELSE
+            PERFORM pg_notify('{CHANNEL}',
+                              NEW.queue_name || ' ' || extract(epoch FROM NEW.run_after));
+        END IF;
     END IF;
     RETURN NULL;
 END $$;
-CREATE OR REPLACE TRIGGER taskqueue_notify AFTER INSERT ON taskqueue_task
-    FOR EACH STATEMENT EXECUTE FUNCTION taskqueue_notify();
+CREATE OR REPLACE FUNCTION taskqueue_first_in_transaction(queue_name text, due boolean)
+RETURNS boolean LANGUAGE sql VOLATILE AS $$
+    SELECT strpos(coalesce(current_setting('taskqueue.woken', true), ''),
+                  '|' || queue_name || CASE WHEN due THEN '|' ELSE '+|' END) = 0
+       AND set_config('taskqueue.woken',
+                      coalesce(current_setting('taskqueue.woken', true), '')
+                      || '|' || queue_name || CASE WHEN due THEN '|' ELSE '+|' END,
+                      true) <> ''
+$$;
+CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued AFTER INSERT ON taskqueue_task
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (taskqueue_first_in_transaction(NEW.queue_name, NEW.run_after <= now()))
+    EXECUTE FUNCTION taskqueue_notify();
+CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued AFTER UPDATE OF status ON taskqueue_task
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NEW.status = 'QUEUED' AND OLD.status <> 'QUEUED'
+          AND taskqueue_first_in_transaction(NEW.queue_name, NEW.run_after <= now()))
+    EXECUTE FUNCTION taskqueue_notify();
 """
 
 # ---- Worker processes (heartbeat.py, rescuer.py) -------------------------------------------------
@@ -156,6 +221,55 @@ SET heartbeat_at = now(), expires_at = now() + make_interval(secs => %s),
 FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS beat(id, task_id, running_for)
 WHERE process.id = beat.id
 """
+# When the tasks those workers run now started, for the ones that do not say yet (a claimed
+# task has no start until it starts). A row locked by its completion is passed over: the
+# completion writes the start itself.
+TASKS_STARTED = """
+UPDATE taskqueue_task AS task
+SET started_at = now() - make_interval(secs => beat.running_for)
+FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS beat(worker, task_id, running_for)
+WHERE task.id = beat.task_id AND task.id IN (
+    SELECT id FROM taskqueue_task
+    WHERE id = ANY(%s) AND status = 'IN_PROGRESS' AND started_at IS NULL
+    FOR UPDATE SKIP LOCKED
+) AND task.worker = beat.worker
+"""
+# Cancelling (retries.cancel): a queued task ends at once; a running one is asked to stop, and
+# its worker's supervisor stops it (CANCEL_REQUESTED). One statement, so that a task that changes
+# state meanwhile (claimed, or put back) is judged in its new state. A row another transaction
+# holds is passed over (SKIP LOCKED) and returned as `skipped`: cancel() comes back for each
+# alone, so that this statement never waits while it holds others (see COMPLETE).
+CANCEL = """
+WITH cancellable AS (
+    SELECT id FROM taskqueue_task
+    WHERE id = ANY(%(ids)s)
+      AND (status = 'QUEUED' OR (status = 'IN_PROGRESS' AND cancel_requested_at IS NULL))
+), target AS (
+    SELECT id FROM taskqueue_task
+    WHERE id IN (SELECT id FROM cancellable)
+      AND (status = 'QUEUED' OR (status = 'IN_PROGRESS' AND cancel_requested_at IS NULL))
+    FOR UPDATE SKIP LOCKED
+), cancelled AS (
+    UPDATE taskqueue_task AS task
+    SET status = CASE WHEN task.status = 'QUEUED' THEN 'CANCELLED' ELSE task.status END,
+        finished_at = CASE WHEN task.status = 'QUEUED' THEN now() ELSE task.finished_at END,
+        cancel_requested_at = now()
+    FROM target
+    WHERE task.id = target.id
+    RETURNING task.id
+)
+SELECT id, false AS skipped FROM cancelled
+UNION ALL
+SELECT id, true FROM cancellable WHERE id NOT IN (SELECT id FROM target)
+"""
+# One skipped task, alone: waiting for its lock, the statement holds no other.
+CANCEL_ONE = """
+UPDATE taskqueue_task
+SET status = CASE WHEN status = 'QUEUED' THEN 'CANCELLED' ELSE status END,
+    finished_at = CASE WHEN status = 'QUEUED' THEN now() ELSE finished_at END,
+    cancel_requested_at = now()
+WHERE id = %s AND (status = 'QUEUED' OR (status = 'IN_PROGRESS' AND cancel_requested_at IS NULL))
+"""
 # The tasks an operator asked to stop that these workers hold (retries.cancel).
 CANCEL_REQUESTED = """
 SELECT id, worker FROM taskqueue_task
@@ -170,11 +284,19 @@ WHERE id = %s
 PROCESS_WAITING = "UPDATE taskqueue_workerprocess SET waiting = %s WHERE id = %s"
 
 # The tasks a worker claimed but never started: back to the queue, with the attempt the
-# claim counted taken back, and its entry in the worker list.
+# claim counted taken back, and its entry in the worker list. A row locked by someone else is
+# passed over, not waited for: most often a statement of the dead worker itself, still in the
+# server; what it leaves held, the rescuer gives back later (HELD_BY_ENDED_WORKERS).
 UNCLAIM = """
 UPDATE taskqueue_task
-SET status = 'QUEUED', worker = '', attempts = attempts - 1, worker_ids = worker_ids - -1
-WHERE status = 'IN_PROGRESS' AND worker = %s AND id <> %s
+SET status = CASE WHEN cancel_requested_at IS NULL THEN 'QUEUED' ELSE 'CANCELLED' END,
+    finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
+    worker = '', attempts = attempts - 1, worker_ids = worker_ids - -1
+WHERE id IN (
+    SELECT id FROM taskqueue_task
+    WHERE status = 'IN_PROGRESS' AND worker = %s AND id <> %s
+    FOR UPDATE SKIP LOCKED
+)
 RETURNING id
 """
 # Rows that nobody refreshes any more, and have not been written off yet.
@@ -183,11 +305,14 @@ SELECT id, task_id FROM taskqueue_workerprocess
 WHERE stopped_at IS NULL AND expires_at < now()
 FOR UPDATE SKIP LOCKED
 """
-# Tasks still held by a worker that has no row at all (deleted, or written by hand).
-HELD_WITHOUT_PROCESS = """
+# Tasks still held by a worker that has ended (its row says so) or has no row at all (deleted,
+# or written by hand). A worker killed in the middle of a statement that claimed (waiting for a
+# lock, say) leaves one behind: the server commits the statement after the supervisor gave
+# back what the worker held and wrote its end.
+HELD_BY_ENDED_WORKERS = """
 SELECT DISTINCT task.worker FROM taskqueue_task AS task
-WHERE task.status = 'IN_PROGRESS'
-  AND NOT EXISTS (SELECT 1 FROM taskqueue_workerprocess AS p WHERE p.id = task.worker)
+LEFT JOIN taskqueue_workerprocess AS process ON process.id = task.worker
+WHERE task.status = 'IN_PROGRESS' AND (process.id IS NULL OR process.stopped_at IS NOT NULL)
 """
 
 # ---- Housekeeping: one worker at a time (rescuer.py, retention.py, rollup.py) --------------------
@@ -201,7 +326,19 @@ LIMIT_IDLE = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)
 PRUNE_FINISHED = """
 DELETE FROM taskqueue_task WHERE id IN (
     SELECT id FROM taskqueue_task
-    WHERE finished_at < now() - make_interval(secs => %s) AND status IN ('DONE', 'CANCELLED')
+    WHERE finished_at < now() - make_interval(secs => %(older_than)s)
+      AND status IN ('DONE', 'CANCELLED')
+      -- a DONE task that holds its idempotency key stays as long as the key does (keys.py)
+      AND (idempotency_key IS NULL OR status <> 'DONE'
+           OR finished_at < now() - make_interval(hours => %(key_window_hours)s))
+    LIMIT %(batch)s
+)
+"""
+# The rows of worker processes that ended: each restart adds one.
+PRUNE_WORKERS = """
+DELETE FROM taskqueue_workerprocess WHERE id IN (
+    SELECT id FROM taskqueue_workerprocess
+    WHERE stopped_at < now() - make_interval(secs => %s)
     LIMIT %s
 )
 """
@@ -270,10 +407,14 @@ SELECT
 COUNT_BY_QUEUE = """
 SELECT queue_name, status, count(*) FROM taskqueue_task GROUP BY queue_name, status
 """
-# The partial index task_claimable holds only QUEUED rows, so this reads a small index.
+# The oldest task waiting to start, since it came due: queued, or claimed in a batch and not
+# started yet (no started_at). The partial indexes task_claimable and task_running hold only
+# QUEUED and IN_PROGRESS rows, so this reads two small indexes. And how many wait in batches.
 OLDEST_DUE = """
-SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0) FROM taskqueue_task
-WHERE status = 'QUEUED' AND run_after <= now()
+SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0),
+       count(*) FILTER (WHERE status = 'IN_PROGRESS')
+FROM taskqueue_task
+WHERE (status = 'QUEUED' AND run_after <= now()) OR (status = 'IN_PROGRESS' AND started_at IS NULL)
 """
 # task_finished (an index on finished_at) serves this.
 FINISHED_SINCE = """
@@ -284,15 +425,18 @@ SELECT n_live_tup, n_dead_tup,
        extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))
 FROM pg_stat_user_tables WHERE relname = 'taskqueue_task'
 """
-# One row per queue: what waits and runs now, what failed and finished in the last hour.
+# One row per queue: what waits (queued, or claimed in a batch and not started) and runs now,
+# what failed and finished in the last hour.
 QUEUE_OVERVIEW = """
 WITH open AS (
     SELECT queue_name,
            count(*) FILTER (WHERE status = 'QUEUED') AS queued,
            count(*) FILTER (WHERE status = 'QUEUED' AND run_after <= now()) AS due,
-           count(*) FILTER (WHERE status = 'IN_PROGRESS') AS running,
+           count(*) FILTER (WHERE status = 'IN_PROGRESS' AND started_at IS NULL) AS claimed,
+           count(*) FILTER (WHERE status = 'IN_PROGRESS' AND started_at IS NOT NULL) AS running,
            extract(epoch FROM now() - min(run_after) FILTER (
-               WHERE status = 'QUEUED' AND run_after <= now())) AS oldest_due
+               WHERE (status = 'QUEUED' AND run_after <= now())
+                  OR (status = 'IN_PROGRESS' AND started_at IS NULL))) AS oldest_due
     FROM taskqueue_task WHERE status IN ('QUEUED', 'IN_PROGRESS') GROUP BY queue_name
 ), recent AS (
     SELECT queue_name,
@@ -302,7 +446,8 @@ WITH open AS (
                AS done_last_minute
     FROM taskqueue_task WHERE finished_at > now() - interval '1 hour' GROUP BY queue_name
 )
-SELECT queue_name, coalesce(queued, 0), coalesce(due, 0), coalesce(running, 0),
+SELECT queue_name, coalesce(queued, 0), coalesce(due, 0), coalesce(claimed, 0),
+       coalesce(running, 0),
        coalesce(failed, 0), coalesce(dead, 0), oldest_due, coalesce(done_last_minute, 0) / 60.0
 FROM open FULL JOIN recent USING (queue_name)
 """

@@ -5,9 +5,8 @@ One function, `queue_stats()`, feeds the `queue_stats` command, the health endpo
 Prometheus metrics and the dashboard, so that they never disagree.
 """
 
-from django.db import connection
-
 from taskqueue import sql
+from taskqueue.db import connection
 
 WINDOW = 60  # seconds of finished tasks behind "tasks per second"
 
@@ -17,7 +16,7 @@ def queue_stats() -> dict:
         cursor.execute(sql.COUNT_BY_QUEUE)
         counts = cursor.fetchall()
         cursor.execute(sql.OLDEST_DUE)
-        (oldest,) = cursor.fetchone()
+        oldest, claimed = cursor.fetchone()
         cursor.execute(sql.FINISHED_SINCE, [WINDOW])
         (recent,) = cursor.fetchone()
         cursor.execute(sql.TABLE_HEALTH)
@@ -35,6 +34,7 @@ def queue_stats() -> dict:
         "dead": by_status.get("DEAD", 0),
         "failed": by_status.get("FAILED", 0),
         "oldest_queued_seconds": round(float(oldest), 3),
+        "claimed_not_started": claimed,
         "tasks_per_second": round(recent / WINDOW, 2),
         "table": {
             "live_rows": live,

@@ -45,9 +45,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from taskqueue import events, heartbeat
+from taskqueue.connections import use_bounded
+from taskqueue.db import connection
 from taskqueue.report import CANCEL, SHUTDOWN, TIME_LIMIT, Report, Running
 from taskqueue.rescuer import RESCUE_INTERVAL, give_back, rescue_lost
 from taskqueue.shutdown import EXIT_FORCED, EXIT_GRACE_EXPIRED, STOP_SIGNALS, STOP_TASK
@@ -85,8 +87,10 @@ class Death:
 
 
 class Child:
-    def __init__(self, command: list[str]):
+    def __init__(self, command: list[str], lease: float):
         self.report = Report()
+        # Its row, written when it starts, lives at least a lease from now (report.vouch).
+        self.report.vouch(time.monotonic() + lease)
         token = secrets.token_hex(2)
         hand_over = f"--supervised={os.getpid()}:{self.report.fd}:{token}"
         self.process = subprocess.Popen(
@@ -185,7 +189,7 @@ class Supervisor:
     def run(self) -> int:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self.children = [Child(self.command) for _ in range(self.processes)]
+        self.children = [Child(self.command, self.lease) for _ in range(self.processes)]
         self.restart_at = [0.0] * self.processes
         self.codes = [0] * self.processes
         self.previous = [0] * self.processes  # per slot: the pid of its last child
@@ -261,7 +265,7 @@ class Supervisor:
 
     def _restart(self, index: int) -> None:
         self.restart_at[index] = 0.0
-        self.children[index] = Child(self.command)
+        self.children[index] = Child(self.command, self.lease)
         self.restarts += 1
         emit("supervisor.restarted", old=self.previous[index], pid=self.children[index].pid)
 
@@ -297,6 +301,7 @@ class Keeper(threading.Thread):
         self._reported: list = []
 
     def run(self) -> None:
+        use_bounded()  # this thread's statements wait for no lock for ever (connections.py)
         try:
             while True:
                 self.wake.wait(REPORT_CHANGES)
@@ -343,6 +348,9 @@ class Keeper(threading.Thread):
             self._reported = tasks
             for cancel in heartbeat.beat(running, supervisor.lease, now):
                 supervisor.cancels.put(cancel)
+            # Sent at `now`: their rows live until at least a lease later (report.vouch).
+            for child in supervisor.live():
+                child.report.vouch(now + supervisor.lease)
         if now >= self._next_rescue and not self.finishing.is_set():
             self._next_rescue = now + supervisor.rescue_interval
             rescue_lost()

@@ -1,11 +1,15 @@
 """The task functions this stage's worker may run: Django's own `@task`, with the retry policy
 our backend adds (backend.py: max_attempts, retry_on, backoff_base, backoff_cap)."""
 
+import asyncio
+import contextlib
 import ctypes
 import os
 import signal
 import time
+from pathlib import Path
 
+from django.db import connection
 from django.tasks import task
 
 from taskqueue.models import SentEmail
@@ -110,3 +114,65 @@ def which_attempt(context):
 async def greet_later(name="World"):
     """A coroutine task: the worker runs it to completion."""
     return f"Hello, {name}!"
+
+
+@task(takes_context=True)
+async def pretend_work_async(context, ms=5, log=""):
+    """pretend_work as a coroutine. `log`: a file to note each attempt's start and end in."""
+    note(log, f"start {context.attempt}")
+    try:
+        await asyncio.sleep(ms / 1000)
+    finally:
+        note(log, f"end {context.attempt}")
+
+
+@task(timeout=1.0, max_attempts=2, backoff_base=0.1, takes_context=True)
+async def slow_async_call(context, ms=5000, log=""):
+    """The coroutine twin of slow_api_call: past its time limit it is cancelled, its `finally`
+    runs, and it is retried once. `log`: a file to note each attempt's start and end in."""
+    note(log, f"start {context.attempt}")
+    try:
+        await asyncio.sleep(ms / 1000)
+    finally:
+        note(log, f"end {context.attempt}")
+
+
+@task(timeout=1.0, max_attempts=2, backoff_base=0.1, takes_context=True)
+async def deaf_coroutine(context, seconds=30.0, log=""):
+    """A coroutine that ignores being cancelled: only the end of its worker process stops it."""
+    note(log, f"start {context.attempt}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        # The mistake: a cancelled coroutine must let CancelledError through.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(deadline - time.monotonic())
+    note(log, f"end {context.attempt}")
+
+
+def note(path: str, line: str) -> None:
+    if path:
+        with Path(path).open("a") as file:
+            file.write(f"{line} {os.getpid()}\n")
+
+
+@task
+def backend_pid():
+    """The process id of this task's database session (the tests terminate it)."""
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
+
+
+@task
+def count_sent_emails():
+    """A task that reads the database."""
+    return SentEmail.objects.count()
+
+
+@task
+def leave_the_session_changed():
+    """Careless code: it changes its database session and leaves it so, inside a transaction
+    it never ends. The worker's own claims must not notice (connections.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET default_transaction_read_only = on")
+        cursor.execute("SET statement_timeout = '1ms'")
+        cursor.execute("BEGIN")

@@ -1,10 +1,12 @@
 """Waking idle workers the moment a task is enqueued: LISTEN/NOTIFY.
 
-A trigger on the task table (migration 0008) runs `NOTIFY taskqueue` when an INSERT commits.
-Each worker keeps one extra connection that LISTENs, in a thread of its own, and sets an event
-that the idle worker waits on. So an idle worker does not poll the table fast to be quick to
-start a task: it sleeps until told, and still looks every `poll_interval` in case a NOTIFY was
-missed (a reconnect) or a retry came due (`run_after` passing sends no NOTIFY).
+A trigger on the task table (migration 0008) runs `NOTIFY taskqueue` when a transaction that
+enqueued a task, or put one back in the queue, commits while a worker of its queue waits. Each
+worker keeps one extra connection that LISTENs, in a thread of its own, and sets an event that
+the idle worker waits on. The payload names the queue (a worker wakes for its own queues only)
+and, for a task not due yet, when it comes due: the worker's wait then ends at that time. So an
+idle worker does not poll the table fast to be quick to start a task: it sleeps until told,
+and still looks every `poll_interval` in case a NOTIFY was missed (a reconnect).
 
 Not every connection can LISTEN: behind PgBouncer in transaction pooling, a session's LISTEN
 lands on whichever server connection ran it, and the NOTIFY goes nowhere useful. Django's docs
@@ -12,12 +14,14 @@ ask such setups to set DISABLE_SERVER_SIDE_CURSORS; we take that as the sign, an
 backoff instead (TASKQUEUE_LISTEN = "auto" | "on" | "off" overrides).
 """
 
+import math
 import threading
+import time
 
 from django.conf import settings
-from django.db import connection
 
 from taskqueue import events, sql
+from taskqueue.db import connection
 
 
 def listen_enabled() -> bool:
@@ -28,14 +32,39 @@ def listen_enabled() -> bool:
 
 
 class Listener(threading.Thread):
-    """Sets `wake` for every NOTIFY on sql.CHANNEL; reconnects with a backoff when cut off."""
+    """Sets `wake` for every NOTIFY on sql.CHANNEL about `queues`, now or when the task it
+    names comes due; reconnects with a backoff when cut off."""
 
-    def __init__(self, wake: threading.Event, worker_id: str):
+    def __init__(self, wake: threading.Event, worker_id: str, queues: list[str]):
         super().__init__(name="listener", daemon=True)
         self.wake = wake
         self.worker_id = worker_id
+        self.queues = set(queues)
         self.stopped = threading.Event()
         self.listening = threading.Event()  # set while LISTEN is active (the tests wait on it)
+        self._due = math.inf  # time.time() when the earliest task heard of comes due
+
+    def heard(self, payload: str) -> None:
+        """`queue`, `queue due-at` (seconds since the epoch), or '' (every worker: pause.py)."""
+        queue, _, due = payload.partition(" ")
+        if queue and queue not in self.queues:
+            return
+        if due:
+            self.due_at(float(due))
+        else:
+            self.wake.set()
+
+    def due_at(self, at: float) -> None:
+        """A task comes due at `at` (time.time()): the worker's wait ends then, at the latest."""
+        if at < self._due:
+            self._due = at
+            self.wake.set()  # so that the worker waits again, until then
+
+    def seconds_to_due(self) -> float:
+        left = self._due - time.time()
+        if left <= 0:
+            self._due = math.inf
+        return max(left, 0.0)
 
     def run(self) -> None:
         retry_in = 0.5
@@ -50,8 +79,8 @@ class Listener(threading.Thread):
                 retry_in = 0.5
                 self.wake.set()  # anything enqueued while we were not listening: look now
                 while not self.stopped.is_set():
-                    for _ in raw.notifies(timeout=0.5, stop_after=1):
-                        self.wake.set()
+                    for notify in raw.notifies(timeout=0.5, stop_after=1):
+                        self.heard(notify.payload)
             except Exception as error:
                 self.listening.clear()
                 events.emit("listener.error", error=str(error).strip(), worker=self.worker_id)

@@ -12,17 +12,21 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from inspect import iscoroutinefunction
 
-from asgiref.sync import async_to_sync
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.tasks import TaskContext, TaskResultStatus, default_task_backend
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
 from taskqueue import events, heartbeat, registry
 from taskqueue.backend import PostgresBackend, task_result_from_claim, worker_signals_wanted
+from taskqueue.batch import Batch, BatchWatch
 from taskqueue.claim import Claimed, claim_batch, release
+from taskqueue.connections import TaskConnections
+from taskqueue.coroutines import Coroutines
+from taskqueue.db import connection
 from taskqueue.done import Completions
 from taskqueue.pause import Pauses
 from taskqueue.prefetch import Prefetch
@@ -102,11 +106,19 @@ class Worker:
         main thread may handle signals): `compare_threads` does that, a deployment does not."""
         if signals:
             self.shutdown.install()
+        # Its row again before the first claim: the end of an earlier run marked it stopped,
+        # and the claim takes nothing for a worker whose row says it ended.
+        self._registered = False
+        # This thread's connection is the worker's own from now on; tasks get theirs.
+        self.connections = TaskConnections()
+        self.coroutines = Coroutines()
+        self.watch = BatchWatch(self.id, self.completions)  # the batch, while a task runs
+        self.watch.start()
         # A supervised worker's heartbeat is its supervisor's business (heartbeat.py).
         self.heartbeat = None if self.supervisor_pid else heartbeat.Heartbeat(self)
         if self.heartbeat:
             self.heartbeat.start()
-        self.listener = Listener(self.wake, self.id) if self.listen else None
+        self.listener = Listener(self.wake, self.id, self.queues) if self.listen else None
         if self.listener:
             self.listener.start()
         events.emit(
@@ -148,9 +160,11 @@ class Worker:
                 self.shutdown.uninstall()
             if self.listener:
                 self.listener.stop()
+            self.watch.stop()
             if self.heartbeat:
                 self.heartbeat.stop()
                 self.stopped_row()
+            self.connections.close()
         if self.shutdown.requested.is_set():
             events.emit(
                 "worker.stopped",
@@ -167,7 +181,9 @@ class Worker:
         """Claim, run what was claimed. False when a burst worker finds nothing due."""
         if not self._registered:
             # Before the first claim: a task must never be held by a worker without a row.
+            sent = time.monotonic()
             heartbeat.register(self.id, os.getpid(), self.supervisor_pid, self.queues, self.lease)
+            self.report.vouch(sent + self.lease)
             self._registered = True
         if self._recover:
             self.recover()
@@ -203,8 +219,8 @@ class Worker:
         events.emit("claim", worker=self.id, tasks=len(tasks))
         self.signals = worker_signals_wanted()
         started = time.perf_counter()
-        if self.run_batch(tasks):
-            self.prefetch.ran(len(tasks), time.perf_counter() - started)
+        if ran := self.run_batch(tasks):
+            self.prefetch.ran(ran, time.perf_counter() - started)
         return True
 
     def wait_idle(self) -> None:
@@ -216,7 +232,7 @@ class Worker:
         if self.shutdown.requested.is_set():
             return
         if self.listen:
-            timeout = self.poll_interval
+            timeout = min(self.poll_interval, self.listener.seconds_to_due())
         else:
             self._idle_wait = min(max(self._idle_wait * 2, 0.01), self.poll_interval)
             timeout = self._idle_wait
@@ -271,29 +287,38 @@ class Worker:
                 events.emit("tasks.pruned", tasks=pruned, worker=self.id)
             roll_up()  # the minutes that ended, for the dashboard's charts (rollup.py)
 
-    def run_batch(self, tasks: list[Claimed]) -> bool:
-        """Run the batch in order; False if a stop request cut it short."""
-        for index, task in enumerate(tasks):
-            if self.shutdown.requested.is_set():
-                self.release_unstarted(tasks[index:])
-                return False
-            self.execute(task)
-            if self.completions.due():
-                self.flush()
-            if self.shutdown.exit_code != EXIT_CLEAN:
-                self.release_unstarted(tasks[index + 1 :])
-                return False
-        return True
+    def run_batch(self, tasks: list[Claimed]) -> int:
+        """Run the batch in order, as long as its claim holds (batch.py); return how many tasks
+        started, or 0 if a stop request or a lapsed heartbeat cut it short."""
+        batch = self.watch.batch = Batch(tasks)
+        ran = 0
+        try:
+            while (task := batch.next()) is not None:
+                if self.shutdown.requested.is_set():
+                    self.release_unstarted([task, *batch.rest()], "shutdown, not started")
+                    return 0
+                if not self.report.vouched():  # no heartbeat for a lease: perhaps given back
+                    self.release_unstarted([task, *batch.rest()], "no heartbeat for a lease")
+                    return 0
+                self.execute(task)
+                ran += 1
+                if self.completions.due():
+                    self.flush()
+                if self.shutdown.exit_code != EXIT_CLEAN:
+                    self.release_unstarted(batch.rest(), "shutdown, not started")
+                    return 0
+            return ran
+        finally:
+            self.watch.batch = None
 
-    def release_unstarted(self, tasks: list[Claimed]) -> None:
+    def release_unstarted(self, tasks: list[Claimed], reason: str) -> None:
         """Claimed, not started: back to the queue at once, attempt not counted."""
         if tasks:
             release([task.id for task in tasks], self.id, uncount=True)
-            events.emit(
-                "task.released", tasks=len(tasks), reason="shutdown, not started", worker=self.id
-            )
+            events.emit("task.released", tasks=len(tasks), reason=reason, worker=self.id)
 
     def execute(self, task: Claimed) -> None:
+        task.started, task.started_at = time.monotonic(), datetime.now(UTC)
         # The line first: a worker killed between the two has printed that it starts a task it
         # never ran, never the other way round.
         events.emit(
@@ -318,20 +343,23 @@ class Worker:
                 self.report.running(task.id, task.attempts, definition.timeout)
             if self.signals or definition.takes_context:
                 result = task_result_from_claim(task, definition)
-            if self.signals:
-                task_started.send(PostgresBackend, task_result=result)
-            with self.shutdown.task_running(task.id):
-                value = call(definition, result, task)
+            # The connections first: a stop lands only while the task runs, never while the
+            # worker takes its own connection back (shutdown.py).
+            with self.connections.for_task():
+                if self.signals:  # its receivers are the application's code, as the task is
+                    task_started.send(PostgresBackend, task_result=result)
+                with self.shutdown.task_running(task.id):
+                    value = self.call(definition, result, task)
             result_json = encode(value)
         except TaskStopped as stop:
             # The supervisor stopped it: past its time limit, or cancelled by an operator.
-            connection.close()  # the task may have been cut off in the middle of a query
+            self.connections.close_task_connections()  # cut off, perhaps mid-query
             self.stopped_task(task, definition, stop)
             if self.signals and result is not None:
                 finished(result, TaskResultStatus.FAILED)
         except Interrupted:
             # Stopped mid-task by the shutdown: the task goes back to the queue to run again.
-            connection.close()  # the task may have been cut off in the middle of a query
+            self.connections.close_task_connections()  # cut off, perhaps mid-query
             release([task.id], self.id, uncount=False)
             events.emit(
                 "task.released",
@@ -348,6 +376,8 @@ class Worker:
             # A return value that is not JSON is a bug in the task: running it again won't help.
             retry_policy = None if isinstance(error, ResultNotJSON) else definition
             outcome = record_failure(task, retry_policy, error)
+            if outcome == "RETRY" and self.listener:  # its NOTIFY found this worker busy
+                self.listener.due_at(time.time() + task.retry_in)
             events.emit(
                 f"task.{outcome.lower()}",
                 task=task.id,
@@ -361,7 +391,7 @@ class Worker:
             if self.signals and result is not None:
                 finished(result, TaskResultStatus.FAILED)
         else:
-            self.completions.add(task.id, task.attempts, result_json)
+            self.completions.add(task.id, task.attempts, result_json, task.started)
             events.emit(
                 "task.done",
                 task=task.id,
@@ -373,6 +403,16 @@ class Worker:
             if self.signals:
                 finished(result, TaskResultStatus.SUCCESSFUL)
         self.processed += 1
+
+    def call(self, definition, result, task: Claimed):
+        """Run the task function as Django's API says: with a TaskContext first if it asks for
+        one, and a coroutine function to completion, on the worker's loop (coroutines.py)."""
+        args = task.args
+        if definition.takes_context:
+            args = [TaskContext(task_result=result), *args]
+        if is_coroutine(definition.func):
+            return self.coroutines.run(definition.func(*args, **task.kwargs), self.shutdown)
+        return definition.func(*args, **task.kwargs)
 
     def stopped_task(self, task: Claimed, definition, stop: TaskStopped) -> None:
         if stop.kind == CANCEL:
@@ -412,15 +452,6 @@ def finished(result, status) -> None:
     object.__setattr__(result, "status", status)
     object.__setattr__(result, "finished_at", timezone.now())
     task_finished.send(PostgresBackend, task_result=result)
-
-
-def call(definition, result, task: Claimed):
-    """Run the task function as Django's API says: with a TaskContext first if it asks for
-    one, and a coroutine function to completion."""
-    args = [TaskContext(task_result=result), *task.args] if definition.takes_context else task.args
-    if is_coroutine(definition.func):
-        return async_to_sync(definition.func)(*args, **task.kwargs)
-    return definition.func(*args, **task.kwargs)
 
 
 @functools.cache

@@ -173,9 +173,12 @@ def test_an_idempotency_key_belongs_to_its_owner_and_its_task(token, alice):
     assert "AliceSecret" not in bobs.content.decode()
     assert other_task.json()["id"] not in (alices["id"], bobs.json()["id"])
     assert Task.objects.count() == 3
-    again = post(client, {"task": "greet", "kwargs": {"name": "x"}, "key": "invoice-1"},
-                 **bearer(token)).json()  # fmt: skip
-    assert again["id"] == alices["id"]  # the owner's own key still deduplicates
+    again = post(client, {"task": "greet", "kwargs": {"name": "AliceSecret"}, "key": "invoice-1"},
+                 **bearer(token))  # fmt: skip
+    assert (again.status_code, again.json()["id"]) == (200, alices["id"])  # the owner's own key
+    other = post(client, {"task": "greet", "kwargs": {"name": "x"}, "key": "invoice-1"},
+                 **bearer(token))  # fmt: skip
+    assert (other.status_code, other.json()["field"]) == (409, "key")  # not passed off as it
 
 
 def test_cancel_over_http_stops_a_queued_task_and_refuses_someone_else_s(token):
@@ -191,10 +194,11 @@ def test_cancel_over_http_stops_a_queued_task_and_refuses_someone_else_s(token):
 
 def test_an_idempotency_key_over_http_enqueues_once(token):
     client = Client()
-    first = post(client, {"task": "noop", "key": "order-7"}, **bearer(token)).json()
-    again = post(client, {"task": "noop", "key": "order-7"}, **bearer(token)).json()
+    first = post(client, {"task": "noop", "key": "order-7"}, **bearer(token))
+    again = post(client, {"task": "noop", "key": "order-7"}, **bearer(token))
 
-    assert first["id"] == again["id"]
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
     assert Task.objects.count() == 1
 
 

@@ -212,3 +212,22 @@ def test_the_last_batch_is_completed_by_the_statement_that_claims_the_next(state
     for task in tasks[:2]:
         task.refresh_from_db()
         assert (task.status, task.result) == ("DONE", f"result {task.pk}")
+
+
+def test_a_claim_of_several_queues_locks_only_the_rows_it_claims():
+    enqueue_many("noop", [{}] * 50)  # queue "default"
+    enqueue_many("send_welcome_email", [{"user_id": 1}] * 50)  # queue "emails"
+    with transaction.atomic():  # the claim's row locks stay while this transaction is open
+        batch = claim.claim_batch(50, "worker-a", ["default", "emails"])
+        # Another worker, meanwhile: every task still QUEUED is free for it to take.
+        free = InThread(count_unlocked_queued).result()
+    assert (len(batch), free) == (50, 50)
+
+
+def count_unlocked_queued() -> int:
+    with connection.cursor() as cursor:  # this thread's own connection
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT id FROM taskqueue_task WHERE status = 'QUEUED'"
+            " FOR UPDATE SKIP LOCKED) AS unlocked"
+        )
+        return cursor.fetchone()[0]

@@ -63,7 +63,9 @@ def test_queues_row_counts_each_state():
     later = enqueue("noop")
     Task.objects.filter(pk=later.pk).update(run_after=timezone.now() + timedelta(hours=1))
     running = enqueue("noop")
-    Task.objects.filter(pk=running.pk).update(status="IN_PROGRESS")
+    Task.objects.filter(pk=running.pk).update(status="IN_PROGRESS", started_at=timezone.now())
+    claimed = enqueue("noop")  # in a worker's batch, not started yet
+    Task.objects.filter(pk=claimed.pk).update(status="IN_PROGRESS")
     dead = enqueue("noop")
     Task.objects.filter(pk=dead.pk).update(status="DEAD", finished_at=timezone.now())
     PausedQueue.objects.create(name="emails")
@@ -71,7 +73,8 @@ def test_queues_row_counts_each_state():
     rows = {row["name"]: row for row in dashboard.queues(["default", "emails"])}
 
     default = rows["default"]
-    assert (default["queued"], default["due"], default["running"], default["dead"]) == (4, 3, 1, 1)
+    counts = ("queued", "due", "claimed", "running", "dead")
+    assert tuple(default[count] for count in counts) == (4, 3, 1, 1, 1)
     assert default["oldest_due"] is not None and default["paused_at"] is None
     assert rows["emails"]["queued"] == 0 and rows["emails"]["paused_at"] is not None
 

@@ -3,6 +3,8 @@ oracle: what `@task`, `.enqueue()`, `.get_result()`, `.refresh()`, priority, `ru
 queue names, TaskContext and stored results do, this backend must do, with a real worker."""
 
 from datetime import timedelta
+from pathlib import Path
+from signal import SIGTERM
 
 import pytest
 from django.tasks import TaskResultStatus, default_task_backend, task_backends
@@ -11,16 +13,19 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from taskqueue.models import Task
+from taskqueue.shutdown import EXIT_GRACE_EXPIRED
 from taskqueue.tasks import (
     fail,
     greet,
     greet_later,
     noop,
+    pretend_work_async,
     reject,
     send_welcome_email,
     which_attempt,
 )
 from taskqueue.worker import Worker
+from workshop.testing.logfmt import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -155,6 +160,23 @@ def test_a_coroutine_task_runs_to_completion():
     run_worker()
 
     assert greet_later.get_result(result.id).return_value == "Hello, async!"
+
+
+def test_a_coroutine_stopped_at_shutdown_ends_before_its_task_goes_back(manage, tmp_path):
+    log = tmp_path / "attempts.log"
+    result = pretend_work_async.enqueue(ms=60_000, log=str(log))
+    worker = manage("worker", "-v2", "--poll-interval", "0.05", "--grace", "0.5")
+    worker.wait_for(f"event=task.start task={result.id} ")
+
+    worker.send_signal(SIGTERM)
+
+    # Cancelled when the grace period ran out: its `finally` ran, in the worker, before the
+    # worker sent the task back and exited (nothing of the attempt runs on after it).
+    assert worker.wait(timeout=30) == EXIT_GRACE_EXPIRED
+    pid = events(worker.lines, "worker.ready")[0]["worker"].split(":")[1]
+    assert Path(log).read_text().splitlines() == [f"start 1 {pid}", f"end 1 {pid}"]
+    row = Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts) == (Task.Status.QUEUED, 1)
 
 
 def test_arguments_and_return_values_round_trip_as_json():

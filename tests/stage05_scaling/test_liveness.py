@@ -7,14 +7,20 @@ before a task's priority."""
 import os
 import re
 import signal
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
+from taskqueue.claim import claim_batch
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task, WorkerProcess
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
+from workshop.testing.threads import InThread
 
 from task_rows import outcomes, status
 
@@ -138,3 +144,81 @@ def test_the_highest_priority_runs_first_whatever_its_queue(manage):
     assert worker.wait(timeout=60) == 0
     first = events(worker.lines, "task.start")[0]
     assert first["task"] == str(urgent.pk)
+
+
+def lock_row_while(task, started: threading.Event, release: threading.Event) -> None:
+    """In a thread: hold `task`'s row lock, as an operator's open transaction would."""
+    with transaction.atomic():
+        Task.objects.select_for_update().get(pk=task.pk)
+        started.set()
+        release.wait(60)
+
+
+def waiting_for_a_lock(fragment: str) -> bool:
+    """Whether a session waits for a lock in a statement that contains `fragment`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE %s",
+            [f"%{fragment}%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_a_worker_killed_while_its_claim_waits_for_a_lock_leaves_nothing_held(manage):
+    finishing = enqueue("pretend_work", {"ms": 2000})
+    waiting = enqueue("noop")
+    supervisor = manage("worker", "-v2", "--batch-size", "1", *FAST)
+    child = child_running(supervisor, finishing)
+    locked, release = threading.Event(), threading.Event()
+    holder = InThread(lock_row_while, finishing, locked, release)
+    assert locked.wait(10)
+    # The task ends: the statement that records it and claims the next waits for the lock.
+    wait_until(lambda: waiting_for_a_lock("taskqueue_task"), what="the claim waiting for the lock")
+
+    os.kill(child, signal.SIGKILL)
+    # Its supervisor gives back what it held, passing over the locked row, and writes its end.
+    ended = WorkerProcess.objects.filter(pid=child, stopped_at__isnull=False)
+    wait_until(ended.exists, what="the child's row marked stopped")
+    release.set()  # the dead child's statement now commits: it claimed `waiting` for itself
+    holder.result()
+
+    wait_until(lambda: status(waiting) == Task.Status.DONE, what="the task it claimed, run")
+    assert outcomes(waiting) == ["DONE"]
+    assert Task.objects.get(pk=waiting.pk).attempts == 1  # it never started: not charged
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_worker_waits_for_a_lock_no_longer_than_its_lock_timeout(manage):
+    finishing = enqueue("pretend_work", {"ms": 2000})
+    supervisor = manage("worker", "-v2", *FAST, env={"TASKQUEUE_LOCK_TIMEOUT": "0.5"})
+    supervisor.wait_for(f"event=task.start task={finishing.pk} ")
+    locked, release = threading.Event(), threading.Event()
+    holder = InThread(lock_row_while, finishing, locked, release)
+    assert locked.wait(10)
+
+    # The server ends the statement that waits; the worker lives on and tries again.
+    supervisor.wait_for("event=worker.db_error .*lock timeout")
+    release.set()
+    holder.result()
+
+    wait_until(lambda: status(finishing) == Task.Status.DONE, what="DONE once the lock is gone")
+    assert events(supervisor.lines, "supervisor.child_exited") == []
+    supervisor.stop(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("row", ["stopped", "expired"])
+def test_a_worker_whose_row_says_it_ended_claims_nothing(row):
+    task = enqueue("noop")
+    now = timezone.now()
+    WorkerProcess.objects.create(
+        id="written-off",
+        hostname="here",
+        pid=1,
+        expires_at=now - timedelta(seconds=1) if row == "expired" else now + timedelta(minutes=1),
+        stopped_at=now if row == "stopped" else None,
+    )
+
+    assert claim_batch(10, "written-off", ["default"]) == []
+    assert len(claim_batch(10, "written-off", ["default", "emails"])) == 0
+    assert status(task) == Task.Status.QUEUED

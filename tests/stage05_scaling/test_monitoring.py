@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from taskqueue import views
+from taskqueue.claim import claim_batch
 from taskqueue.enqueue import enqueue
-from taskqueue.models import Task
+from taskqueue.models import Task, WorkerProcess
 from taskqueue.retention import prune
 from taskqueue.worker import Worker
 
@@ -45,6 +46,19 @@ def test_health_reports_depth_by_queue_and_status_and_throughput(busy_queue):
     assert stats["tasks_per_second"] == round(4 / 60, 2)  # 3 done + 1 dead in the last minute
     assert stats["oldest_queued_seconds"] >= 0
     assert {"live_rows", "dead_rows", "seconds_since_vacuum"} <= stats["table"].keys()
+
+
+def test_a_task_claimed_in_a_batch_and_not_started_counts_as_waiting():
+    waiting = enqueue("noop")
+    Task.objects.filter(pk=waiting.pk).update(run_after=timezone.now() - timedelta(seconds=60))
+    claim_batch(1, "worker-a", ["default"])  # claimed: IN_PROGRESS, and no start yet
+
+    stats = Client().get("/health/").json()
+
+    assert stats["queued"] == 0
+    assert stats["claimed_not_started"] == 1
+    assert stats["oldest_queued_seconds"] >= 60  # waiting since it came due, a minute ago
+    assert "taskqueue_claimed_not_started 1.0" in Client().get("/metrics/").content.decode()
 
 
 def test_health_shows_counts_only_never_arguments_or_errors():
@@ -108,6 +122,18 @@ def test_prune_deletes_old_done_and_cancelled_and_keeps_failures_and_recent():
     assert prune(7 * 86400, batch=1) == 2  # one row per batch: the loop goes on until done
 
     assert set(Task.objects.values_list("pk", flat=True)) == {task.pk for task in kept}
+
+
+def test_prune_deletes_the_rows_of_workers_that_ended_a_day_ago():
+    now = timezone.now()
+    for name, stopped in [("ended", now - timedelta(days=2)), ("recent", now), ("alive", None)]:
+        WorkerProcess.objects.create(
+            id=name, hostname="h", pid=1, expires_at=now + timedelta(hours=1), stopped_at=stopped
+        )
+
+    prune(7 * 86400)
+
+    assert sorted(WorkerProcess.objects.values_list("id", flat=True)) == ["alive", "recent"]
 
 
 def test_the_worker_prunes_as_part_of_its_housekeeping(settings):

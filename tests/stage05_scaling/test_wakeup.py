@@ -3,13 +3,16 @@ polls fast. Every worker here polls only every 30 s, so a task done within 10 s 
 a NOTIFY. Without LISTEN (a transaction pooler) the worker polls with a backoff instead."""
 
 import signal
+import threading
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from taskqueue.enqueue import enqueue
-from taskqueue.models import Task
-from taskqueue.wakeup import listen_enabled
+from taskqueue.models import Task, WorkerProcess
+from taskqueue.wakeup import Listener, listen_enabled
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 
@@ -98,3 +101,55 @@ def test_listen_is_chosen_from_the_setting_and_the_connection(
         connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", no_server_side_cursors
     )
     assert listen_enabled() is expected
+
+
+def waiting(worker) -> bool:
+    """Whether `worker`'s row says it waits for a NOTIFY."""
+    (ready,) = events([worker.wait_for("event=worker.ready").string], "worker.ready")
+    return WorkerProcess.objects.filter(id=ready["worker"], waiting=True).exists()
+
+
+def test_a_task_committed_after_the_worker_began_to_wait_wakes_it(manage):
+    with transaction.atomic():
+        task = enqueue("noop")  # inserted while no worker waits, committed once one does
+        worker = manage("worker", "-v2", *SLOW_POLL)
+        wait_until(lambda: waiting(worker), timeout=10, what="the worker waiting")
+
+    wait_until(lambda: done(task), timeout=10, what="the task done, well before 30 s")
+    worker.stop(signal.SIGTERM)
+
+
+def test_a_task_put_back_in_the_queue_wakes_a_waiting_worker(manage):
+    task = enqueue("noop")
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.IN_PROGRESS, worker="gone")
+    worker = manage("worker", "-v2", *SLOW_POLL)
+    wait_until(lambda: waiting(worker), timeout=10, what="the worker waiting")
+
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.QUEUED, worker="")  # a give-back
+
+    wait_until(lambda: done(task), timeout=10, what="the task done, well before 30 s")
+    worker.stop(signal.SIGTERM)
+
+
+def test_a_task_not_due_yet_wakes_a_waiting_worker_when_it_comes_due(manage):
+    worker = manage("worker", "-v2", *SLOW_POLL)
+    wait_until(lambda: waiting(worker), timeout=10, what="the worker waiting")
+
+    task = enqueue("noop", run_after=timezone.now() + timedelta(seconds=2))
+
+    wait_until(lambda: done(task), timeout=10, what="the task done soon after it came due")
+    assert Task.objects.get(pk=task.pk).started_at >= task.run_after
+    worker.stop(signal.SIGTERM)
+
+
+def test_a_worker_wakes_for_its_own_queues_only():
+    wake = threading.Event()
+    listener = Listener(wake, "worker-a", ["emails"])
+
+    listener.heard("default")
+    assert not wake.is_set()
+    listener.heard("emails")
+    assert wake.is_set()
+    wake.clear()
+    listener.heard("")  # a queue resumed (pause.py): every worker looks
+    assert wake.is_set()

@@ -107,7 +107,12 @@ def psycopg_loop(batch: int) -> tuple[int, float]:
         rows = conn.execute(CLAIM, claim, prepare=True).fetchall()
         while rows:
             ids, attempts = [row[0] for row in rows], [row[4] for row in rows]
-            completed = {"ids": ids, "attempts": attempts, "results": ["null"] * len(ids)}
+            completed = {
+                "ids": ids,
+                "attempts": attempts,
+                "results": ["null"] * len(ids),
+                "started_ago": [0.0] * len(ids),
+            }
             batch_rows = conn.execute(COMPLETE_AND_CLAIM, claim | completed, prepare=True)
             rows = [row[1:] for row in batch_rows.fetchall() if not row[0]]
             done, last = done + len(ids), time.time()

@@ -36,16 +36,18 @@ def script() -> str:
     sql = sql[:final] + (
         "SELECT coalesce(array_agg(id), '{}') AS ids,"
         " coalesce(array_agg(attempts), '{}') AS attempts,"
-        " coalesce(array_agg('null'::text), '{}') AS results FROM claimed"
+        " coalesce(array_agg('null'::text), '{}') AS results,"
+        " coalesce(array_agg(0::float8), '{}') AS started_ago FROM claimed"
     )
-    for name in ("batch_size", "worker", "queue", "ids", "attempts", "results"):
+    for name in ("batch_size", "worker", "queue", "ids", "attempts", "results", "started_ago"):
         sql = sql.replace(f"%({name})s", f":{name}")
     # pgbench reads one statement per line unless `\gset` ends it.
     return f"{one_line(sql)} \\gset\n"
 
 
 def one_line(sql: str) -> str:
-    return " ".join(sql.split())
+    """pgbench reads a statement per line: comments (`-- ...` to the end of a line) go first."""
+    return " ".join(re.sub(r"--[^\n]*", "", sql).split())
 
 
 def stage5_statement() -> str:
@@ -86,6 +88,8 @@ def measure(batch: int, count: int) -> list[Row]:
             "attempts={}",
             "-D",
             "results={}",
+            "-D",
+            "started_ago={}",
             server_url(STAGE5_DB),
         ]
         result = subprocess.run(command, capture_output=True, text=True)

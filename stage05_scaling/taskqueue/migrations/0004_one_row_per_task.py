@@ -98,5 +98,5 @@ class Migration(migrations.Migration):
         migrations.DeleteModel(
             name="Execution",
         ),
-        migrations.RunSQL(AUTOVACUUM, RESET_AUTOVACUUM),
+        migrations.RunSQL(AUTOVACUUM, RESET_AUTOVACUUM, hints={"model_name": "task"}),
     ]

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("taskqueue", "0008_notify_waiting_workers"),
+        ("taskqueue", "0008_notify_at_commit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -52,8 +52,9 @@ class Migration(migrations.Migration):
             name="enqueued_by",
             field=models.ForeignKey(
                 blank=True,
+                db_constraint=False,
                 null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
+                on_delete=django.db.models.deletion.DO_NOTHING,
                 to=settings.AUTH_USER_MODEL,
             ),
         ),

@@ -1,7 +1,11 @@
 """`python manage.py chaos` (`make chaos`): stage 5 under fire. 10,000 idempotent tasks, 4
 worker processes under one supervisor, a random worker killed with SIGKILL every 2 seconds for
-60 seconds, and the database restarted once half-way. Then it counts what a queue must never
-do: lose a task, leave one unfinished, or repeat a side effect.
+60 seconds, and the database restarted once half-way. A third of the way in, the task table is
+locked for a moment and a worker killed while its statements wait for the lock; and beside the
+e-mails run coroutine tasks that overrun their time limit, each noting its attempts' starts
+and ends in a file. Then it counts what a queue must never do: lose a task, leave one
+unfinished, repeat a side effect, leave a task held by a worker that is gone, or run two
+attempts of one task at once.
 
 Checks (the command fails if one does not hold):
 - lost: enqueued tasks missing from the table                            must be 0
@@ -10,6 +14,10 @@ Checks (the command fails if one does not hold):
 - duplicate executions: runs beyond the first, over all tasks            at most kills x batch
 - duplicate side effects: e-mails recorded twice (UNIQUE key)            must be 0
 - missing side effects: DONE tasks without their e-mail                  must be 0
+- held past the bound: tasks IN_PROGRESS for a worker ended or silent
+  longer than lease + rescue interval + statement timeout (sampled)      must be 0
+- overlapping attempts: an attempt of a coroutine task still running
+  when the next one began                                                must be 0
 
 It also measures how long each killed worker's task waited to run again: the supervisor gives
 it back the moment the child dies, so the wait is a worker's restart, not a lease.
@@ -21,6 +29,8 @@ import random
 import re
 import signal
 import statistics
+import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime
@@ -29,17 +39,34 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 
-from taskqueue.enqueue import enqueue_many
+from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import SentEmail, Task
 from workshop import embedded
 from workshop.demo import console, print_table, running
 from workshop.processes import wait_until
 
 TASK = "taskqueue.tasks.send_welcome_email"
+ASYNC_TASK = "taskqueue.tasks.slow_async_call"  # a coroutine, 1 s time limit, 2 attempts
 FINISHED = [Task.Status.DONE, Task.Status.FAILED, Task.Status.DEAD]
+LEASE, RESCUE_INTERVAL, STATEMENT_TIMEOUT = 2.0, 0.5, 5.0  # the workers' settings here
+# A task held by a worker that ended (or fell silent) this long ago is held past the bound:
+# the lease, what a statement in flight at the worker's end can add, and the rescuer's look.
+BOUND = LEASE + RESCUE_INTERVAL + STATEMENT_TIMEOUT
+WAITING_FOR_A_LOCK = """
+SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND query LIKE '%%taskqueue_task%%'
+"""
+HELD_PAST_THE_BOUND = """
+SELECT count(*) FROM taskqueue_task AS task
+LEFT JOIN taskqueue_workerprocess AS process ON process.id = task.worker
+WHERE task.status = 'IN_PROGRESS'
+  AND (process.id IS NULL
+       OR process.stopped_at < now() - make_interval(secs => %(bound)s)
+       OR process.expires_at < now() - make_interval(secs => %(bound)s))
+"""
 
 
 class Children:
@@ -106,9 +133,59 @@ def finished() -> int:
     return ours().filter(status__in=FINISHED).count()
 
 
+def over() -> int:
+    """Coroutine tasks that have ended."""
+    return theirs().filter(status__in=FINISHED).count()
+
+
 def ours():
-    """The run's own tasks (a schedule's tick, say, is not one of them)."""
+    """The run's own e-mail tasks (a schedule's tick, say, is not one of them)."""
     return Task.objects.filter(name=TASK)
+
+
+def theirs():
+    """The run's coroutine tasks."""
+    return Task.objects.filter(name=ASYNC_TASK)
+
+
+def held_past_the_bound() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(HELD_PAST_THE_BOUND, {"bound": BOUND})
+        return cursor.fetchone()[0]
+
+
+def waiting_for_the_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(WAITING_FOR_A_LOCK)
+        return cursor.fetchone()[0] > 0
+
+
+def lock_the_table_for(seconds: float, locked: threading.Event) -> None:
+    """In a thread: what a migration or an operator's LOCK TABLE does to the queue."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE taskqueue_task IN EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(seconds)
+    finally:
+        connection.close()
+
+
+def overlapping_attempts(folder: Path) -> int:
+    """Attempts of one coroutine task that were still running when a later attempt began,
+    read from the files the tasks note their attempts in (`start N pid`, `end N pid`, in the
+    order they happened): an `end N` after a `start M` with M > N. (An attempt killed with
+    its worker has no end: its worker was dead before the task went back.)"""
+    overlaps = 0
+    for log in folder.glob("*.log"):
+        latest = 0  # the latest attempt that has started
+        for line in log.read_text().splitlines():
+            event, attempt, _pid = line.split()
+            if event == "start":
+                latest = max(latest, int(attempt))
+            elif int(attempt) < latest:
+                overlaps += 1
+    return overlaps
 
 
 class Command(BaseCommand):
@@ -121,6 +198,9 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=60.0, help="seconds of killing")
         parser.add_argument("--task-ms", type=int, default=20, help="how long each task works")
         parser.add_argument("--batch-size", type=int, default=10)
+        parser.add_argument(
+            "--async-tasks", type=int, default=20, help="coroutine tasks past their time limit"
+        )
         parser.add_argument(
             "--no-db-restart", action="store_true", help="do not restart the database"
         )
@@ -143,26 +223,39 @@ class Command(BaseCommand):
             f" (batch {batch_size}, lease 2 s). A random worker is killed with SIGKILL every"
             f" {kill_every:g} s for {duration:g} s"
             + (", and the database restarted once half-way." if restart_db else ".")
+            + f" Beside them, {options['async_tasks']} coroutine tasks past their time limit."
         )
         worker_args = [
-            "--processes", str(processes), "--batch-size", str(batch_size), "--lease", "2",
-            "--rescue-interval", "0.5", "--poll-interval", "0.5", "-v", "2",
+            "--processes", str(processes), "--batch-size", str(batch_size), "--lease", str(LEASE),
+            "--rescue-interval", str(RESCUE_INTERVAL), "--poll-interval", "0.5", "-v", "2",
         ]  # fmt: skip
         kills = 0
         victims = []
-        quiet = {"TASKQUEUE_SCHEDULES": "{}"}  # no hourly hello in the middle of the count
-        workers = running(settings.BASE_DIR, worker_args, ready_lines=processes + 1, env=quiet)
+        env = {
+            "TASKQUEUE_SCHEDULES": "{}",  # no hourly hello in the middle of the count
+            "TASKQUEUE_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT),
+        }
+        attempts_folder = Path(tempfile.mkdtemp(prefix="chaos-attempts-"))
+        held = []  # samples: tasks held past the bound
+        workers = running(settings.BASE_DIR, worker_args, ready_lines=processes + 1, env=env)
         with workers as (supervisor,):
             children = Children(supervisor)
             # Its @task gives it its queue ("emails") and 20 attempts.
             enqueue_many(TASK, [{"user_id": n, "ms": task_ms} for n in range(tasks)])
+            for n in range(options["async_tasks"]):
+                enqueue(ASYNC_TASK, {"ms": 3000, "log": str(attempts_folder / f"{n}.log")})
             started = time.monotonic()
-            restarted = False
+            restarted = blocked = False
             rounds = round(duration / kill_every)  # one kill per round, however slow a round
             for number in range(1, rounds + 1):
                 time.sleep(kill_every)
-                victims.append(kill_one(children, rng))
+                if not blocked and number >= rounds / 3:
+                    victims.append(self.kill_while_blocked(children, rng))
+                    blocked = True
+                else:
+                    victims.append(kill_one(children, rng))
                 kills += 1
+                held.append(held_past_the_bound())
                 elapsed = time.monotonic() - started
                 if restart_db and not restarted and number >= rounds / 2:
                     console.print(f"{elapsed:5.1f} s: restarting the database")
@@ -172,7 +265,9 @@ class Command(BaseCommand):
                 console.print(f"{elapsed:5.1f} s: {kills} kills, {finished():,} tasks finished")
             last_kill = time.monotonic()
             connection.close()
-            wait_until(lambda: finished() >= tasks, timeout=600, what="the queue to drain")
+            every = tasks + options["async_tasks"]
+            wait_until(lambda: finished() + over() >= every, timeout=600, what="the queue to drain")
+            held.append(held_past_the_bound())
             drain = time.monotonic() - last_kill
             restarts = len(re.findall(r"event=supervisor.restarted", supervisor.output))
             # Workers that lost the database (their loop or their LISTEN connection) and went on.
@@ -181,8 +276,13 @@ class Command(BaseCommand):
             # Runs that began, per task, from the log (-v 2 prints each start).
             starts = Counter(re.findall(r"event=task.start task=(\d+) ", supervisor.output))
             waits = back_after_kills(supervisor.output, victims)
+        overlaps = overlapping_attempts(attempts_folder)
+        more = [
+            ["tasks IN_PROGRESS past the bound", max(held), "0", max(held) == 0],
+            ["overlapping attempts of one task", overlaps, "0", overlaps == 0],
+        ]
         checks, happened = self.report(
-            tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits
+            tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits, more
         )
         if options["save"]:
             setup = (
@@ -195,8 +295,20 @@ class Command(BaseCommand):
             raise CommandError("a chaos check failed: see the table above")
         console.print("Nothing lost, nothing unfinished, no side effect twice.")
 
+    def kill_while_blocked(self, children: Children, rng: random.Random) -> tuple[int, float]:
+        """Lock the task table for a moment, as a migration would, and kill a worker while
+        its statements wait for the lock: what they claim commits after its give-back."""
+        locked = threading.Event()
+        holder = threading.Thread(target=lock_the_table_for, args=[2.0, locked], daemon=True)
+        holder.start()
+        locked.wait(10)
+        wait_until(waiting_for_the_lock, timeout=2, what="a worker waiting for the lock")
+        victim = kill_one(children, rng)
+        holder.join()
+        return victim
+
     def report(
-        self, tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits
+        self, tasks, kills, restarts, db_errors, batch_size, drain, restarted, starts, waits, more
     ):
         counts = dict(ours().values_list("status").annotate(n=Count("id")))
         present = sum(counts.values())
@@ -223,6 +335,7 @@ class Command(BaseCommand):
             ["duplicate side effects (e-mails sent twice)", emails - distinct, "0",
              emails == distinct],
             ["missing side effects (DONE, no e-mail)", missing, "0", missing == 0],
+            *more,
         ]  # fmt: skip
         print_table(
             "Chaos: what must hold",

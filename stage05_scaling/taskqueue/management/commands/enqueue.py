@@ -3,10 +3,10 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.tasks.exceptions import InvalidTask
 
 from taskqueue import registry
+from taskqueue.db import atomic
 from taskqueue.enqueue import InvalidArguments, enqueue
 from taskqueue.models import Task
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
             self.stdout.write(f"already enqueued with key {key!r}: task {existing.pk}")
             return
         try:
-            with transaction.atomic():
+            with atomic():
                 tasks = [enqueue(name, kwargs, args=args, key=key, **using) for _ in range(count)]
         except (InvalidArguments, InvalidTask) as error:
             raise CommandError(str(error)) from None

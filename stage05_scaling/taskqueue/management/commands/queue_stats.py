@@ -36,6 +36,7 @@ class Command(BaseCommand):
             [
                 ["finished per second, last minute", stats["tasks_per_second"]],
                 ["oldest due task waiting, s", stats["oldest_queued_seconds"]],
+                ["claimed in a batch, not started", stats["claimed_not_started"]],
                 ["dead rows in the table (vacuum pending)", table["dead_rows"]],
                 ["live rows in the table", table["live_rows"]],
                 ["seconds since the last vacuum", table["seconds_since_vacuum"]],
