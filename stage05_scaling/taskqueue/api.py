@@ -133,7 +133,9 @@ def cancel_task(request, task_id: int):
     tasks = visible_to(user).filter(pk=task_id)
     if not tasks.exists():
         return JsonResponse({"error": f"no task {task_id} of yours"}, status=404)
-    if not cancel(tasks):
-        return JsonResponse({"error": "the task has finished: nothing to cancel"}, status=409)
+    cancelled = cancel(tasks)
     task = tasks.get()
+    asked_already = task.status == Task.Status.IN_PROGRESS and task.cancel_requested_at
+    if not cancelled and not asked_already:
+        return JsonResponse({"error": "the task has finished: nothing to cancel"}, status=409)
     return JsonResponse(describe(task), status=200 if task.status == Task.Status.CANCELLED else 202)

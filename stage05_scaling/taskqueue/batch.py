@@ -35,27 +35,29 @@ WATCH_EVERY = 0.02  # seconds between looks
 
 
 class Batch:
-    """The tasks of one claim, handed out one at a time; the rest can be taken back at once."""
+    """The tasks of one claim, handed out one at a time; the rest can be taken back at once.
+    Each deque operation is atomic (the GIL), so the worker's thread and its watch never hand
+    out one task twice, without a lock on the way of every task."""
 
     def __init__(self, tasks: list[Claimed]):
         self.claimed = time.monotonic()
-        self.size = len(tasks)
         self._left = deque(tasks)
-        self._lock = threading.Lock()
 
     def next(self) -> Claimed | None:
-        with self._lock:
-            return self._left.popleft() if self._left else None
+        try:
+            return self._left.popleft()
+        except IndexError:
+            return None
 
     def rest(self) -> list[Claimed]:
         """Every task not started yet, taken out of the batch."""
-        with self._lock:
-            left, self._left = list(self._left), deque()
-            return left
+        left = []
+        while (task := self.next()) is not None:
+            left.append(task)
+        return left
 
     def put_back(self, tasks: list[Claimed]) -> None:
-        with self._lock:
-            self._left.extendleft(reversed(tasks))
+        self._left.extendleft(reversed(tasks))
 
 
 class BatchWatch(threading.Thread):
@@ -63,8 +65,21 @@ class BatchWatch(threading.Thread):
         super().__init__(name="batch-watch", daemon=True)
         self.worker_id = worker_id
         self.completions = completions
-        self.batch: Batch | None = None  # set by the worker while it runs one
+        self.batch: Batch | None = None  # the one the worker runs (running(), done_with())
         self.stopped = threading.Event()
+        self._lock = threading.Lock()  # who owns tasks the release could not give back
+        self._stranded: list[Claimed] = []
+
+    def running(self, batch: Batch) -> None:
+        self.batch = batch
+
+    def done_with(self, batch: Batch) -> list[Claimed]:
+        """The worker has run `batch`: what this thread took from a batch and could not give
+        back (the database refused the release) is the worker's to give back."""
+        with self._lock:
+            self.batch = None
+            stranded, self._stranded = self._stranded, []
+            return stranded
 
     def run(self) -> None:
         use_bounded()  # this thread's own connection, with the worker's time limits
@@ -91,7 +106,11 @@ class BatchWatch(threading.Thread):
             try:
                 release([task.id for task in unstarted], self.worker_id, uncount=True)
             except BaseException:
-                batch.put_back(unstarted)  # still claimed: the worker runs them after all
+                with self._lock:  # still claimed: the worker runs them, or gives them back
+                    if self.batch is batch:
+                        batch.put_back(unstarted)
+                    else:
+                        self._stranded.extend(unstarted)
                 raise
             events.emit(
                 "task.released",

@@ -17,6 +17,7 @@ kills one whose task holds the GIL (supervisor.py), and the give-back records wh
 """
 
 import asyncio
+import contextlib
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -25,19 +26,34 @@ from django.db import close_old_connections
 class Coroutines:
     def __init__(self):
         self.loop = asyncio.new_event_loop()
+        self._task: asyncio.Task | None = None
+        self._cancel_asked = False
+
+    def cancel(self) -> None:
+        """From the shutdown thread (shutdown.stop_with), once per stop: cancel the running
+        coroutine, or the one about to run. call_soon_threadsafe is the loop's door for
+        other threads."""
+        self._cancel_asked = True
+        if (task := self._task) is not None:
+            self.loop.call_soon_threadsafe(task.cancel)
 
     def run(self, coroutine, shutdown):
-        """Run `coroutine` to its end; if `shutdown` stops it meanwhile, raise what shutdown
-        says (Interrupted, TaskStopped) once the coroutine has ended."""
-        task = self.loop.create_task(coroutine)
-        # From the shutdown thread: call_soon_threadsafe is the loop's door for other threads.
-        shutdown.stop_with(lambda: self.loop.call_soon_threadsafe(task.cancel))
+        """Run `coroutine` to its end; if `shutdown` stops it meanwhile (through cancel()),
+        raise what shutdown says (Interrupted, TaskStopped) once the coroutine has ended."""
+        task = self._task = self.loop.create_task(coroutine)
+        if self._cancel_asked:  # asked before the task existed
+            task.cancel()
         try:
             return self.loop.run_until_complete(task)
         except asyncio.CancelledError:
             # Stopped: raise why. Cancelled by itself (no stop asked for): an error of its own.
             raise shutdown.stopped_by() or RuntimeError("the coroutine was cancelled") from None
         finally:
+            if not task.done():  # something ended the loop's run early: end the task too
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    self.loop.run_until_complete(task)
+            self._task, self._cancel_asked = None, False
             # The threads of this attempt: waited for, and a fresh executor for the next one.
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             # The ORM in a coroutine runs in asgiref's thread for sync code, on that thread's

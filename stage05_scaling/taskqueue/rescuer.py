@@ -23,6 +23,8 @@ Of the tasks the worker held:
 
 from contextlib import contextmanager
 
+from django.db import DatabaseError
+
 from taskqueue import events, sql
 from taskqueue.claim import release
 from taskqueue.db import atomic, connection
@@ -108,14 +110,27 @@ def rescue_lost() -> list[str]:
             return []  # another supervisor is rescuing right now
         cursor.execute(sql.GONE_PROCESSES)
         gone = cursor.fetchall()
+        rescued = []
         for worker_id, running in gone:
             why = f"worker {worker_id} sent no heartbeat before its lease ran out"
-            give_back(worker_id, running, why)
-            cursor.execute(sql.PROCESS_STOPPED, ["lost: no heartbeat", worker_id])
-            events.emit("worker.lost", worker=worker_id, running=running or "none")
+            if given_back(worker_id, running, why):
+                cursor.execute(sql.PROCESS_STOPPED, ["lost: no heartbeat", worker_id])
+                events.emit("worker.lost", worker=worker_id, running=running or "none")
+                rescued.append(worker_id)
         # What ended workers still hold was claimed after they ended: never started.
         cursor.execute(sql.HELD_BY_ENDED_WORKERS)
-        ended = [worker_id for (worker_id,) in cursor.fetchall()]
-        for worker_id in ended:
-            give_back(worker_id, None, "")
-    return [worker_id for worker_id, _ in gone] + ended
+        for (worker_id,) in cursor.fetchall():
+            if given_back(worker_id, None, ""):
+                rescued.append(worker_id)
+    return rescued
+
+
+def given_back(worker_id: str, running: int | None, why: str) -> bool:
+    """give_back() in a savepoint of the round: one worker whose task's row is locked past
+    the lock timeout (an operator's open transaction) waits for the next round, alone."""
+    try:
+        give_back(worker_id, running, why)
+    except DatabaseError as error:
+        events.emit("rescuer.skipped", worker=worker_id, error=str(error).strip())
+        return False
+    return True

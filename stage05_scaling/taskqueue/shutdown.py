@@ -138,17 +138,22 @@ class Shutdown:
 
     def _interrupt(self, error: Interrupted, target: int) -> None:
         self._raise, self._target = error, target
+        cancelled = False
         while self._in_task and target in (0, self._task_id) and not self._closed:
             self._stopping = True
-            if self._cancel is not None:
-                self._cancel()  # a coroutine: cancelled on its loop, never interrupted
-            else:
+            if self._cancel is None:
                 signal.pthread_kill(self._main, INTERRUPT)
+            elif not cancelled:
+                # A coroutine: cancelled on its loop, never interrupted; and once, so that the
+                # awaits of its cleanup (`finally`, `async with`) are not cancelled too.
+                self._cancel()
+                cancelled = True
             time.sleep(0.05)
 
     def stop_with(self, cancel) -> None:
-        """For the running task: stop it by calling `cancel` (from another thread) instead of
-        raising inside it. The worker's loop runs coroutines this way (coroutines.py)."""
+        """For the next task (until it ends): stop it by calling `cancel`, from another thread,
+        instead of raising inside it. The worker's loop runs coroutines this way
+        (coroutines.py). Set before task_running(), so that no stop ever lands as SIGUSR1."""
         self._cancel = cancel
 
     def stopped_by(self) -> Interrupted | None:

@@ -36,26 +36,41 @@ RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_at
           task.queue_name, task.priority, task.created_at, task.started_at
 """
 # Several queues: the highest priority due task of any of them first, then the oldest, so no
-# queue waits behind another's name. The index `task_claimable` is ordered within one queue,
-# so each queue's best candidates come from an index scan of their own (LATERAL), read
-# without a lock; the best of them say how many each queue gives (`share`). Each queue's scan
-# then locks that many, passing over rows another worker holds (SKIP LOCKED). Only the rows
-# claimed are locked: locking in the first scans would lock a batch per queue, and hide the
-# rows not claimed from other workers until the claim commits.
+# queue waits behind another's name. The index `task_claimable` is ordered within one queue.
+# Which served queues have a due task (`busy`)? Most often one: the batch is then locked from
+# it alone, in index order. When several have, each one's best candidates come from an index
+# scan of their own (LATERAL), read without a lock, and the best of them say how many each
+# queue gives (`share`). Either way each queue's scan locks just that many, passing over rows
+# another worker holds (SKIP LOCKED): only the rows claimed are locked. A lock in each queue's
+# first scan would lock a batch per queue, and hide the rows not claimed from other workers
+# until the claim commits.
 CLAIM_FROM_QUEUES = """
-WITH candidate AS (
-    SELECT best.queue_name
+WITH busy AS (
+    SELECT served.queue_name
     FROM unnest(%(queues)s::text[]) AS served(queue_name)
     CROSS JOIN LATERAL (
-        SELECT queue_name, priority, run_after, id FROM taskqueue_task
+        SELECT 1 FROM taskqueue_task
         WHERE status = 'QUEUED' AND queue_name = served.queue_name AND run_after <= now()
+        ORDER BY priority DESC, run_after, id
+        LIMIT 1
+    ) AS due
+), candidate AS (
+    SELECT best.queue_name
+    FROM busy
+    CROSS JOIN LATERAL (
+        SELECT queue_name, priority, run_after, id FROM taskqueue_task
+        WHERE status = 'QUEUED' AND queue_name = busy.queue_name AND run_after <= now()
         ORDER BY priority DESC, run_after, id
         LIMIT %(batch_size)s
     ) AS best
+    WHERE (SELECT count(*) FROM busy) > 1
     ORDER BY best.priority DESC, best.run_after, best.id
     LIMIT %(batch_size)s
 ), share AS (
-    SELECT queue_name, count(*) AS tasks FROM candidate GROUP BY queue_name
+    SELECT queue_name, %(batch_size)s::bigint AS tasks FROM busy
+    WHERE (SELECT count(*) FROM busy) = 1
+    UNION ALL
+    SELECT queue_name, count(*) FROM candidate GROUP BY queue_name
 ), next AS (
     SELECT locked.id
     FROM share
@@ -92,10 +107,13 @@ RETURNING id
 # A batch of successes in one UPDATE. Only the attempt that ran is recorded: a task given back
 # and claimed again meanwhile (another worker, a higher attempt) is left alone.
 #
-# No deadlocks: of the statements that write several tasks, only this one and RELEASE (each on
-# its worker's own tasks) wait for a row while holding others. The others never do: UNCLAIM and
-# CANCEL pass over a locked row (SKIP LOCKED) and come back for it alone. Two statements that
-# wait for each other need both to wait while holding, so none ever does.
+# No deadlocks among the queue's own statements: of those that write several tasks, only this
+# one and RELEASE (each on its worker's own tasks) wait for a row while holding others. The
+# others never do: UNCLAIM and CANCEL pass over a locked row (SKIP LOCKED) and come back for it
+# alone. Two statements that wait for each other need both to wait while holding. (A multi-row
+# UPDATE of your own, or the admin's bulk delete, can still meet a completion in a deadlock:
+# PostgreSQL then ends one of the two, and if it is the completion, its worker gives back
+# what it holds and goes on: worker.recover().)
 COMPLETE = """
 UPDATE taskqueue_task AS task
 SET status = 'DONE', finished_at = now(), result = done.result::jsonb, error = '',

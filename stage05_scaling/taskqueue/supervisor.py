@@ -279,8 +279,13 @@ class Supervisor:
                 task = child.report.read() if child.id == worker_id else None
                 # Only while it runs: one claimed but not started yet is stopped once it starts
                 # (the request stays on the row, and comes back at every heartbeat).
-                asked = child.stopping and child.stopping.task_id == task_id
-                if task and task.task_id == task_id and not asked:
+                if not (task and task.task_id == task_id):
+                    continue
+                # Not asked yet for this attempt (an earlier one may have been stopped here).
+                asked = child.stopping and (
+                    (child.stopping.task_id, child.stopping.attempt) == (task_id, task.attempt)
+                )
+                if not asked:
                     child.stop_task(task, CANCEL)
 
 
@@ -324,21 +329,40 @@ class Keeper(threading.Thread):
 
     def _round(self) -> None:
         supervisor = self.supervisor
-        while self._pending:
-            death = self._pending[0]
-            task = death.running
-            why = f"worker {death.worker_id} died ({death.how}) while running it"
-            if death.verdict == SHUTDOWN:
-                why = f"worker {death.worker_id} was killed, still running it past its grace period"
-            give_back(
-                death.worker_id,
-                task.task_id if task else None,
-                why,
-                attempt=task.attempt if task else None,
-                verdict=death.verdict,
-            )
-            heartbeat.stopped(death.worker_id, death.how)
-            self._pending.pop(0).report.close()
+        # The beat first: a death that cannot be written now (its task's row locked by an
+        # operator's open transaction) must not keep the live children's rows from beating.
+        self._beat()
+        for death in list(self._pending):
+            try:
+                self._write(death)
+            except DatabaseError as error:  # tried again at the next round
+                emit("supervisor.db_error", error=str(error).strip(), worker=death.worker_id)
+                connection.close()
+                continue
+            self._pending.remove(death)
+            death.report.close()
+        now = time.monotonic()
+        if now >= self._next_rescue and not self.finishing.is_set():
+            self._next_rescue = now + supervisor.rescue_interval
+            rescue_lost()
+
+    def _write(self, death: Death) -> None:
+        """Give back what a dead child held, then write its end."""
+        task = death.running
+        why = f"worker {death.worker_id} died ({death.how}) while running it"
+        if death.verdict == SHUTDOWN:
+            why = f"worker {death.worker_id} was killed, still running it past its grace period"
+        give_back(
+            death.worker_id,
+            task.task_id if task else None,
+            why,
+            attempt=task.attempt if task else None,
+            verdict=death.verdict,
+        )
+        heartbeat.stopped(death.worker_id, death.how)
+
+    def _beat(self) -> None:
+        supervisor = self.supervisor
         now = time.monotonic()
         running = [(child.id, child.report.read()) for child in supervisor.live()]
         # Every half second; sooner when what the children run has changed.
@@ -351,9 +375,6 @@ class Keeper(threading.Thread):
             # Sent at `now`: their rows live until at least a lease later (report.vouch).
             for child in supervisor.live():
                 child.report.vouch(now + supervisor.lease)
-        if now >= self._next_rescue and not self.finishing.is_set():
-            self._next_rescue = now + supervisor.rescue_interval
-            rescue_lost()
 
     def finish(self) -> None:
         """Write what the children left, then stop: at most LET_GO seconds if the database is

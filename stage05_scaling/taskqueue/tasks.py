@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -123,6 +124,7 @@ async def pretend_work_async(context, ms=5, log=""):
     try:
         await asyncio.sleep(ms / 1000)
     finally:
+        await asyncio.sleep(0.2)  # a cleanup that awaits, as closing a client does
         note(log, f"end {context.attempt}")
 
 
@@ -134,6 +136,7 @@ async def slow_async_call(context, ms=5000, log=""):
     try:
         await asyncio.sleep(ms / 1000)
     finally:
+        await asyncio.sleep(0.2)  # a cleanup that awaits, as closing a client does
         note(log, f"end {context.attempt}")
 
 
@@ -176,3 +179,10 @@ def leave_the_session_changed():
         cursor.execute("SET default_transaction_read_only = on")
         cursor.execute("SET statement_timeout = '1ms'")
         cursor.execute("BEGIN")
+
+
+@task
+def exit_the_process(code=1):
+    """A command-line entry point run as a task: it calls sys.exit(). The task fails; its
+    worker lives on."""
+    sys.exit(code)

@@ -56,7 +56,7 @@ class Listener(threading.Thread):
 
     def due_at(self, at: float) -> None:
         """A task comes due at `at` (time.time()): the worker's wait ends then, at the latest."""
-        if at < self._due:
+        if at < self._due or self._due <= time.time():  # sooner, or the last one has come
             self._due = at
             self.wake.set()  # so that the worker waits again, until then
 

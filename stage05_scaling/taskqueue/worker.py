@@ -247,6 +247,7 @@ class Worker:
         back what this worker still holds. Its heartbeat went on all along, so nobody else
         would: the task whose outcome could not be written is charged, the rest not."""
         self.flush()
+        self.report.idle()
         task, self._current = self._current, None
         give_back(
             self.id,
@@ -290,7 +291,8 @@ class Worker:
     def run_batch(self, tasks: list[Claimed]) -> int:
         """Run the batch in order, as long as its claim holds (batch.py); return how many tasks
         started, or 0 if a stop request or a lapsed heartbeat cut it short."""
-        batch = self.watch.batch = Batch(tasks)
+        batch = Batch(tasks)
+        self.watch.running(batch)
         ran = 0
         try:
             while (task := batch.next()) is not None:
@@ -309,7 +311,8 @@ class Worker:
                     return 0
             return ran
         finally:
-            self.watch.batch = None
+            # Taken from the batch by the watch, which could not give them back: this worker's.
+            self.release_unstarted(self.watch.done_with(batch), "the batch ran over its budget")
 
     def release_unstarted(self, tasks: list[Claimed], reason: str) -> None:
         """Claimed, not started: back to the queue at once, attempt not counted."""
@@ -325,14 +328,14 @@ class Worker:
             "task.start", task=task.id, name=task.name, attempt=task.attempts, worker=self.id
         )
         # From here the attempt counts as started: the supervisor reads this page (report.py).
-        # A memory write, no I/O; cleared once the outcome is recorded (the finally below).
+        # A memory write, no I/O; cleared once the outcome is recorded. Not when something
+        # else ends the worker first (a database error, which recover() deals with; a process
+        # that goes down): the page keeps naming the task, and its attempt is charged.
         self.report.running(task.id, task.attempts, None)
         self._current = task
-        try:
-            self.run_one(task)
-            self._current = None  # its outcome is written, or waits in completions
-        finally:
-            self.report.idle()
+        self.run_one(task)
+        self._current = None  # its outcome is written, or waits in completions
+        self.report.idle()
 
     def run_one(self, task: Claimed) -> None:
         started = time.perf_counter()
@@ -348,6 +351,8 @@ class Worker:
             with self.connections.for_task():
                 if self.signals:  # its receivers are the application's code, as the task is
                     task_started.send(PostgresBackend, task_result=result)
+                if is_coroutine(definition.func):  # stopped by a cancel, not by a signal
+                    self.shutdown.stop_with(self.coroutines.cancel)
                 with self.shutdown.task_running(task.id):
                     value = self.call(definition, result, task)
             result_json = encode(value)
@@ -370,8 +375,10 @@ class Worker:
                 reason="shutdown",
             )
             return
-        except Exception as error:
-            # A failing task must never take the worker down with it.
+        except (Exception, SystemExit) as error:
+            # A failing task must never take the worker down with it: not even one that calls
+            # sys.exit() (a command-line entry point run as a task), which would otherwise run
+            # again and again, uncharged, each time ending its worker.
             self.flush()  # keep the order of writes simple: earlier results first
             # A return value that is not JSON is a bug in the task: running it again won't help.
             retry_policy = None if isinstance(error, ResultNotJSON) else definition
@@ -451,7 +458,12 @@ def finished(result, status) -> None:
     """Django's task_finished signal, with the result as it ended (TaskResult is frozen)."""
     object.__setattr__(result, "status", status)
     object.__setattr__(result, "finished_at", timezone.now())
-    task_finished.send(PostgresBackend, task_result=result)
+    # A receiver that raises is the application's bug: it must not end the worker.
+    for receiver, error in task_finished.send_robust(PostgresBackend, task_result=result):
+        if isinstance(error, Exception):
+            events.emit(
+                "signal.error", receiver=getattr(receiver, "__name__", receiver), error=error
+            )
 
 
 @functools.cache

@@ -209,3 +209,52 @@ def test_a_database_restart_mid_run_loses_nothing(manage):
     # Its supervisor went on vouching for it once the database was back.
     assert WorkerProcess.objects.filter(stopped_at__isnull=True).count() == 1
     worker.stop(signal.SIGTERM)
+
+
+def test_a_task_that_calls_sys_exit_fails_and_its_worker_lives_on(manage):
+    task = enqueue("exit_the_process")
+    after = enqueue("noop")
+
+    supervisor = manage("worker", "-v2", *FAST)
+
+    wait_until(lambda: status(after) == Task.Status.DONE, what="the next task DONE")
+    assert outcomes(task) == ["SystemExit", "FAILED"]
+    assert events(supervisor.lines, "supervisor.child_exited") == []
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_row_locked_by_an_operator_holds_up_the_rescue_of_its_worker_only():
+    blocked, free = enqueue("noop"), enqueue("noop")
+    for task, worker in ((blocked, "gone-a"), (free, "gone-b")):
+        Task.objects.filter(pk=task.pk).update(
+            status=Task.Status.IN_PROGRESS, worker=worker, attempts=1
+        )
+        WorkerProcess.objects.create(
+            id=worker,
+            hostname="elsewhere",
+            pid=1,
+            expires_at=timezone.now() - timedelta(seconds=1),
+            task_id=task.pk,
+        )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_blocked_row():  # an operator's open transaction
+        with transaction.atomic():
+            Task.objects.select_for_update().get(pk=blocked.pk)
+            locked.set()
+            release.wait(30)
+
+    holder = InThread(hold_the_blocked_row)
+    assert locked.wait(10)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '200ms'")  # as a worker's own connection has one
+    try:
+        assert rescue_lost() == ["gone-b"]  # the other worker's task did not wait for it
+        assert status(free) == Task.Status.QUEUED
+        release.set()
+        holder.result()
+        assert rescue_lost() == ["gone-a"]  # and its turn comes at the next round
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert outcomes(blocked) == ["WorkerLost", "QUEUED"]
