@@ -243,16 +243,85 @@ def run_tests(number: int, *names: str) -> int:
 
 
 def test_files(number: int) -> list[str]:
-    """The test files step `number` adds or changes (the tests of its idea)."""
-    text = patches()[number - 1].read_text()
-    prefix = f"b/tests/{FINAL}/"
-    return sorted(
-        {
-            name.removeprefix(prefix)
-            for name in re.findall(r"(?m)^\+\+\+ (\S+)$", text)
-            if name.startswith(prefix) and name.rsplit("/", 1)[-1].startswith("test_")
-        }
-    )
+    """The test files step `number` adds or changes."""
+    return sorted(tests_changed(number))
+
+
+TOP_LEVEL_DEF = re.compile(r"^(?:async )?(def|class) (\w+)")
+
+
+def tests_changed(number: int) -> dict[str, set[str] | None]:
+    """Each test file step `number` adds or changes, with the test functions it adds or edits,
+    or None for the whole file (a new file, or a changed fixture or helper that any of its
+    tests may use). Imports and other module-level lines do not count as a test's change."""
+    text = step_diff(number)
+    prefix = f"tests/{FINAL}/"
+    found: dict[str, set[str] | None] = {}
+    for section in re.split(r"(?m)^(?=diff --git )", text):
+        target = re.search(r"(?m)^\+\+\+ b/(\S+)$", section)
+        if not target or not target.group(1).startswith(prefix):
+            continue
+        name = target.group(1).removeprefix(prefix)
+        if not name.rsplit("/", 1)[-1].startswith("test_"):
+            continue
+        if re.search(r"(?m)^--- /dev/null$", section):
+            found[name] = None
+            continue
+        tests = changed_functions(section)
+        found[name] = None if tests is None else tests | (found.get(name) or set())
+    return found
+
+
+def changed_functions(section: str) -> set[str] | None:
+    """The top-level test functions a file's diff section adds or edits; None when it edits a
+    fixture, a helper or a class (then the whole file is the step's)."""
+    tests: set[str] = set()
+    current, decorated = None, False
+    for line in section.splitlines():
+        if line.startswith("@@"):
+            header = TOP_LEVEL_DEF.match(line.split("@@", 2)[-1].strip())
+            current = (header.group(1), header.group(2)) if header else None
+            decorated = False
+            continue
+        if line.startswith(("+++", "---")) or line[:1] not in (" ", "+", "-"):
+            continue
+        sign, body = line[0], line[1:]
+        match = TOP_LEVEL_DEF.match(body)
+        if match and sign != "-":
+            current = (match.group(1), match.group(2))
+            if decorated:  # a changed decorator belongs to the function below it
+                if not mark(tests, current):
+                    return None
+                decorated = False
+            if sign == "+" and not mark(tests, current):
+                return None
+            continue
+        if sign == " " or not body.strip():
+            continue
+        if body.startswith("@"):
+            decorated = True
+        elif body[:1] not in (" ", "\t", ")", "]", "}"):
+            continue  # an import, a constant, a comment: module level, no test's change
+        elif current is None or not mark(tests, current):
+            return None
+    return tests
+
+
+def mark(tests: set[str], function: tuple[str, str]) -> bool:
+    kind, name = function
+    if kind != "def" or not name.startswith("test"):
+        return False
+    tests.add(name)
+    return True
+
+
+def test_ids(number: int) -> list[str]:
+    """What step `number`'s own tests are: pytest ids, a whole file or one test function."""
+    return [
+        name if tests is None else f"{name}::{test}"
+        for name, tests in sorted(tests_changed(number).items())
+        for test in ([None] if tests is None else sorted(tests))
+    ]
 
 
 def step_diff(number: int) -> str:

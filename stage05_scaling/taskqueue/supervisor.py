@@ -183,6 +183,7 @@ class Supervisor:
         self.restart_at: list[float] = []  # per slot: when to start its next child; 0: never
         self.codes: list[int] = []  # per slot: how its last child exited
         self.stop_signals: list[int] = []
+        self.signals_passed = 0  # of stop_signals, how many the main loop has acted on
         self.restarts = 0
         self.cancels: queue.SimpleQueue = queue.SimpleQueue()  # (task id, worker id)
 
@@ -205,6 +206,7 @@ class Supervisor:
         # Until stopped; or, stopped or in a burst, until every child is gone for good.
         while any(self.children) or any(self.restart_at) or not (self.stop_signals or self.burst):
             now = time.monotonic()
+            self._pass_signals_on(now)
             for index, child in enumerate(self.children):
                 if child is None:
                     if self.restart_at[index] and now >= self.restart_at[index]:
@@ -228,23 +230,31 @@ class Supervisor:
         return [child for child in self.children if child is not None]
 
     def _on_signal(self, signum, frame) -> None:
+        # Only noted here; the main loop acts on it (_pass_signals_on). A handler runs between
+        # any two lines of the loop, or of another handler when two signals come close together:
+        # an append is the one thing it can do that nothing half-done can undo.
         self.stop_signals.append(signum)
-        self.restart_at = [0.0] * len(self.restart_at)  # nothing more starts
-        now = time.monotonic()
-        if len(self.stop_signals) == 1:
-            emit("supervisor.stopping", signal=signal.Signals(signum).name)
-            self.kill_at = now + self.grace + OVERSTAY
-        else:  # the children stop at once now
-            self.kill_at = min(self.kill_at, now + OVERSTAY)
-        for child in self.live():
-            if child.process.poll() is None:
-                child.process.send_signal(signum)
+
+    def _pass_signals_on(self, now: float) -> None:
+        """Act on each stop signal that arrived since the last look, in order."""
+        while self.signals_passed < len(self.stop_signals):
+            signum = self.stop_signals[self.signals_passed]
+            self.signals_passed += 1
+            self.restart_at = [0.0] * len(self.restart_at)  # nothing more starts
+            if self.signals_passed == 1:
+                emit("supervisor.stopping", signal=signal.Signals(signum).name)
+                self.kill_at = now + self.grace + OVERSTAY
+            else:  # the children stop at once now
+                self.kill_at = min(self.kill_at, now + OVERSTAY)
+            for child in self.live():
+                if child.process.poll() is None:
+                    child.process.send_signal(signum)
 
     def _exited(self, index: int, child: Child, code: int, now: float) -> None:
         self.keeper.deaths.put(child.death(code))
         self.children[index] = None
         if child.overstayed:  # killed: the exit status it would have had
-            code = EXIT_GRACE_EXPIRED if len(self.stop_signals) == 1 else EXIT_FORCED
+            code = EXIT_GRACE_EXPIRED if self.signals_passed == 1 else EXIT_FORCED
         self.codes[index] = code
         self.previous[index] = child.pid
         lived = now - child.started

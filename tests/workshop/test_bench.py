@@ -4,8 +4,11 @@ Benchmarks print numbers; nothing here asserts a speed (a shared machine would m
 flaky). The alternatives are left to `make bench`: they are an optional dependency group."""
 
 import csv
+import os
 import subprocess
 import sys
+
+import pytest
 
 from workshop import REPO_ROOT
 from workshop.bench import enqueue, growth, processing, real_tasks, report
@@ -36,6 +39,9 @@ EXPECTED = [
 
 
 def test_a_quick_run_writes_every_row_with_a_positive_number(tmp_path):
+    if os.environ.get("DATABASE_URL"):
+        # Stage 5's own suite runs on both servers; the bench's plumbing needs one (.ci/run).
+        pytest.skip("the quick bench runs on the embedded PostgreSQL only")
     families = "enqueue,processing,real,latency,growth,pgbench"
     command = [sys.executable, "-m", "workshop.bench", "--quick", "--only", families]
     result = subprocess.run(

@@ -41,9 +41,10 @@ def test_a_step_is_measured_by_its_code_and_not_its_tests():
     assert steps.changed_lines("Step 9: two lines\n-not counted\n\n" + code + tests) == 3
 
 
-# Each step's idea is tested in that step. The last step is stage05_scaling/ itself, whose whole
-# suite runs anyway; step 1, the core, runs the tests of its claim, its enqueue and its leases
-# (`make steps-test` runs every step's whole suite).
+# Each step's idea is tested in that step: the test functions it adds or edits, or a whole file
+# when the step adds it or edits its fixtures (steps.test_ids). The last step is stage05_scaling/
+# itself, whose whole suite runs anyway; step 1, the core, runs the tests of its claim, its
+# enqueue and its leases (`make steps-test` runs every step's whole suite).
 CORE = ["test_claim.py", "test_enqueue_many.py", "test_crash_recovery.py"]
 
 
@@ -51,7 +52,41 @@ CORE = ["test_claim.py", "test_enqueue_many.py", "test_crash_recovery.py"]
 def test_each_step_runs_and_passes_the_tests_of_its_idea(number):
     if os.environ.get("DATABASE_URL"):
         pytest.skip("the steps run on the embedded PostgreSQL only (keeps .ci/run short)")
-    files = CORE if number == 1 else steps.test_files(number)
-    assert files, f"step {number} adds no test"
+    tests = CORE if number == 1 else steps.test_ids(number)
+    assert tests, f"step {number} adds no test"
 
-    assert steps.run_tests(number, *files) == 0
+    assert steps.run_tests(number, *tests) == 0
+
+
+# A diff of a test file as a step's patch holds it (a context line's blank is one space).
+EDITS = "\n".join([
+    "diff --git a/tests/stage05_scaling/test_x.py b/tests/stage05_scaling/test_x.py",
+    "--- a/tests/stage05_scaling/test_x.py",
+    "+++ b/tests/stage05_scaling/test_x.py",
+    "@@ -1,3 +1,4 @@",
+    " import os",
+    "+import re",
+    " ",
+    "@@ -10,6 +11,7 @@ def test_edited(manage):",
+    "     first = 1",
+    "+    second = 2",
+    " ",
+    " ",
+    " def test_untouched():",
+    "@@ -20,4 +22,9 @@ def test_untouched():",
+    "     pass",
+    "+",
+    "+",
+    '+@pytest.mark.parametrize("n", [1])',
+    "+def test_added(n):",
+    "+    assert n",
+])  # fmt: skip
+
+
+def test_a_step_s_own_tests_are_the_functions_it_adds_or_edits():
+    assert steps.changed_functions(EDITS) == {"test_edited", "test_added"}
+
+
+def test_a_step_that_edits_a_helper_owns_the_whole_file():
+    helper = EDITS.replace("@@ def test_edited(manage):", "@@ def run(x):")
+    assert steps.changed_functions(helper) is None
