@@ -46,6 +46,8 @@ TASKQUEUE_STATEMENT_TIMEOUT = env.float("TASKQUEUE_STATEMENT_TIMEOUT", 30)
 
 # Workers delete DONE and CANCELLED tasks older than this (taskqueue/retention.py); 0: never.
 TASKQUEUE_KEEP_FINISHED_DAYS = env.float("TASKQUEUE_KEEP_FINISHED_DAYS", 7)
+# FAILED and DEAD tasks, which wait for a person, are kept longer; 0: until deleted by hand.
+TASKQUEUE_KEEP_FAILED_DAYS = env.float("TASKQUEUE_KEEP_FAILED_DAYS", 30)
 # How long a DONE task keeps its idempotency key: the same key within this many hours of its
 # end returns it instead of enqueueing again (taskqueue/keys.py). Retention keeps it as long.
 TASKQUEUE_KEY_WINDOW_HOURS = env.float("TASKQUEUE_KEY_WINDOW_HOURS", 24)

@@ -1,9 +1,10 @@
 """What the dashboard shows, read from the database: one function per panel.
 
 Each query reads through an index that holds only what it needs: the open tasks (QUEUED and
-IN_PROGRESS, the partial indexes task_claimable and task_running), the last hour's finished ones
-(task_finished), the failures (task_failures), the minutes' history (rollup.py). None of them
-reads the whole table, so the page stays cheap on a table of millions of finished rows.
+IN_PROGRESS, the partial indexes task_claimable and task_running), the last minute's finished
+ones (task_finished, at most stats.SAMPLE of them), the failures (task_failures), the minutes'
+history (rollup.py). None of them reads the retained rows, so the page stays cheap on a table
+of millions of finished rows, at any rate.
 """
 
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from django.utils import timezone
 from taskqueue import charts, sql
 from taskqueue.db import connection
 from taskqueue.models import MinuteStats, PausedQueue, Task, WorkerProcess
+from taskqueue.stats import finished_rates
 
 HOUR = timedelta(hours=1)
 FAILURES_SHOWN = 20
@@ -24,11 +26,12 @@ def queues(configured: list[str]) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(sql.QUEUE_OVERVIEW)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
+    _, done_per_second = finished_rates()
     paused = dict(PausedQueue.objects.values_list("name", "paused_at"))
     rows = []
-    for name in sorted(set(configured) | set(found) | set(paused)):
-        queued, due, claimed, running, failed, dead, oldest, per_second = found.get(
-            name, (0, 0, 0, 0, 0, 0, None, 0)
+    for name in sorted(set(configured) | set(found) | set(paused) | set(done_per_second)):
+        queued, due, claimed, running, failed, dead, oldest = found.get(
+            name, (0, 0, 0, 0, 0, 0, None)
         )
         rows.append(
             {
@@ -40,7 +43,7 @@ def queues(configured: list[str]) -> list[dict]:
                 "failed": failed,
                 "dead": dead,
                 "oldest_due": None if oldest is None else float(oldest),
-                "per_second": float(per_second),
+                "per_second": done_per_second.get(name, 0.0),
                 "paused_at": paused.get(name),
             }
         )

@@ -2,7 +2,10 @@
 
 Alert on these, for example: `taskqueue_oldest_queued_seconds > 300` (tasks wait too long: add
 workers), `taskqueue_tasks{status="DEAD"}` rising (a task keeps failing), or
-`taskqueue_table_dead_rows` far above `taskqueue_table_live_rows` (autovacuum is behind).
+`taskqueue_table_dead_rows` far above `taskqueue_table_live_rows` (autovacuum is behind),
+`taskqueue_oldest_transaction_seconds > 60` (a session holds back vacuum: stats.pressure).
+`taskqueue_tasks` counts the tasks that are state (QUEUED, IN_PROGRESS, FAILED, DEAD), not the
+finished ones retention keeps: `taskqueue_finished_per_second` is their rate.
 """
 
 from prometheus_client.core import GaugeMetricFamily
@@ -45,6 +48,22 @@ class QueueCollector:
             "Live rows in the task table",
             value=stats["table"]["live_rows"],
         )
+        optional = [
+            ("taskqueue_oldest_transaction_seconds", stats["horizon"]["oldest_transaction_seconds"],
+             "Age of the oldest transaction of another session that holds back vacuum"),
+            ("taskqueue_oldest_transaction_xids", stats["horizon"]["oldest_transaction_xids"],
+             "Transaction ids the oldest transaction of another session holds vacuum back by"),
+            ("taskqueue_oldest_prepared_transaction_seconds",
+             stats["horizon"]["oldest_prepared_transaction_seconds"],
+             "Age of the oldest prepared transaction (it holds back vacuum too)"),
+            ("taskqueue_replication_slot_xmin_age", stats["horizon"]["replication_slot_xmin_age"],
+             "Transaction ids the oldest replication slot holds vacuum back by"),
+            ("taskqueue_retention_behind_seconds", stats["retention"]["behind_seconds"],
+             "How far past its cutoff the oldest finished task retention should have deleted is"),
+        ]  # fmt: skip
+        for name, value, text in optional:  # none at all: no sample rather than a made-up one
+            if value is not None:
+                yield GaugeMetricFamily(name, text, value=value)
         since = stats["table"]["seconds_since_vacuum"]
         if since is not None:  # never vacuumed yet: no sample rather than a made-up one
             yield GaugeMetricFamily(

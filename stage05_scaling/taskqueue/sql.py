@@ -342,7 +342,7 @@ TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 LIMIT_IDLE = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
 
 PRUNE_FINISHED = """
-DELETE FROM taskqueue_task WHERE id IN (
+DELETE FROM taskqueue_task WHERE id = ANY(ARRAY(
     SELECT id FROM taskqueue_task
     WHERE finished_at < now() - make_interval(secs => %(older_than)s)
       AND status IN ('DONE', 'CANCELLED')
@@ -350,7 +350,17 @@ DELETE FROM taskqueue_task WHERE id IN (
       AND (idempotency_key IS NULL OR status <> 'DONE'
            OR finished_at < now() - make_interval(hours => %(key_window_hours)s))
     LIMIT %(batch)s
-)
+))
+"""
+# FAILED and DEAD tasks wait for a person (the dashboard, the admin) for a period of their own
+# (task_failures serves this). Both deletes take their ids as an array: with `id IN (SELECT
+# ...)` the planner joins the batch to the whole table, a scan of a million rows per batch.
+PRUNE_FAILED = """
+DELETE FROM taskqueue_task WHERE id = ANY(ARRAY(
+    SELECT id FROM taskqueue_task
+    WHERE status IN ('FAILED', 'DEAD') AND finished_at < now() - make_interval(secs => %s)
+    LIMIT %s
+))
 """
 # The rows of worker processes that ended: each restart adds one.
 PRUNE_WORKERS = """
@@ -422,50 +432,100 @@ SELECT
 
 # ---- Monitoring (stats.py, dashboard.py) ---------------------------------------------------------
 
+# The tasks that are the queue's state, each status counted through the partial index that
+# holds only its rows: QUEUED (task_claimable), IN_PROGRESS (task_running), FAILED and DEAD
+# (task_failures). DONE and CANCELLED rows are history, counted per minute by the roll-up:
+# counting them here would read every retained row at every probe and scrape.
 COUNT_BY_QUEUE = """
-SELECT queue_name, status, count(*) FROM taskqueue_task GROUP BY queue_name, status
+SELECT queue_name, 'QUEUED', count(*) FROM taskqueue_task WHERE status = 'QUEUED'
+GROUP BY queue_name
+UNION ALL
+SELECT queue_name, 'IN_PROGRESS', count(*) FROM taskqueue_task WHERE status = 'IN_PROGRESS'
+GROUP BY queue_name
+UNION ALL
+SELECT queue_name, status, count(*) FROM taskqueue_task WHERE status IN ('FAILED', 'DEAD')
+GROUP BY queue_name, status
 """
 # The oldest task waiting to start, since it came due: queued, or claimed in a batch and not
-# started yet (no started_at). The partial indexes task_claimable and task_running hold only
-# QUEUED and IN_PROGRESS rows, so this reads two small indexes. And how many wait in batches.
+# started yet (no started_at); and how many wait in batches. One arm per status, each read
+# through the partial index of its status (task_claimable, task_running): written as one WHERE
+# with OR, a backlog among the retained rows makes the planner scan the table instead.
 OLDEST_DUE = """
-SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0),
-       count(*) FILTER (WHERE status = 'IN_PROGRESS')
-FROM taskqueue_task
-WHERE (status = 'QUEUED' AND run_after <= now()) OR (status = 'IN_PROGRESS' AND started_at IS NULL)
+SELECT coalesce(extract(epoch FROM now() - min(oldest)), 0), sum(claimed)::int
+FROM (
+    SELECT min(run_after) AS oldest, 0 AS claimed
+    FROM taskqueue_task WHERE status = 'QUEUED' AND run_after <= now()
+    UNION ALL
+    SELECT min(run_after), count(*)
+    FROM taskqueue_task WHERE status = 'IN_PROGRESS' AND started_at IS NULL
+) AS waiting
 """
-# task_finished (an index on finished_at) serves this.
-FINISHED_SINCE = """
-SELECT count(*) FROM taskqueue_task WHERE finished_at > now() - make_interval(secs => %s)
+# How fast tasks finish, per queue: the latest finished ones of the last minute, at most
+# %(sample)s of them (task_finished, read backwards). Counting the whole minute reads 60,000 rows
+# at 1,000 tasks/s; this reads a bounded sample at any rate, and its time span gives the rate
+# (stats.finished_rates). Status and queue come from the sample's rows.
+RECENTLY_FINISHED = """
+SELECT queue_name, count(*) FILTER (WHERE status = 'DONE'), count(*),
+       extract(epoch FROM now() - min(finished_at))
+FROM (SELECT queue_name, status, finished_at FROM taskqueue_task
+      WHERE finished_at > now() - make_interval(secs => %(window)s)
+      ORDER BY finished_at DESC LIMIT %(sample)s) AS latest
+GROUP BY queue_name
 """
 TABLE_HEALTH = """
 SELECT n_live_tup, n_dead_tup,
        extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))
 FROM pg_stat_user_tables WHERE relname = 'taskqueue_task'
 """
+# What holds back vacuum, the "xmin horizon": the oldest transaction of another session that
+# holds a snapshot or a transaction id (idle in transaction, a long report, a standby's
+# hot_standby_feedback through its walsender), in seconds and in transaction ids; the oldest
+# prepared transaction; the oldest replication slot (transaction ids; a logical slot's
+# catalog_xmin holds back only the catalogs). While one is held, no row version that died after
+# it began can be removed: the claim walks past the dead index entries of every task finished
+# since. A session of another role shows its transaction ids but not its start, unless this
+# role has pg_read_all_stats (pg_monitor has it).
+HORIZON = """
+WITH holders AS (  -- what can hold back this database's tables: its own sessions, walsenders
+    SELECT xact_start, greatest(age(backend_xmin), age(backend_xid)) AS xids
+    FROM pg_stat_activity
+    WHERE (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND pid <> pg_backend_pid()
+      AND backend_type IS DISTINCT FROM 'autovacuum worker'
+      AND (datname = current_database() OR backend_type = 'walsender')
+)
+SELECT
+    (SELECT extract(epoch FROM now() - min(xact_start)) FROM holders),
+    (SELECT max(xids) FROM holders),
+    (SELECT extract(epoch FROM now() - min(prepared)) FROM pg_prepared_xacts
+     WHERE database = current_database()),
+    (SELECT max(age(xmin)) FROM pg_replication_slots)
+"""
+# The oldest finished task retention deletes (task_finished): how far behind retention is.
+OLDEST_FINISHED = """
+SELECT extract(epoch FROM now() - min(finished_at)) FROM taskqueue_task
+WHERE finished_at IS NOT NULL AND status IN ('DONE', 'CANCELLED')
+"""
 # One row per queue: what waits (queued, or claimed in a batch and not started) and runs now,
-# what failed and finished in the last hour.
+# and the failures retention keeps, each status through its partial index as in OLDEST_DUE
+# (task_claimable, task_running, task_failures). The rates are RECENTLY_FINISHED's.
 QUEUE_OVERVIEW = """
-WITH open AS (
-    SELECT queue_name,
-           count(*) FILTER (WHERE status = 'QUEUED') AS queued,
-           count(*) FILTER (WHERE status = 'QUEUED' AND run_after <= now()) AS due,
-           count(*) FILTER (WHERE status = 'IN_PROGRESS' AND started_at IS NULL) AS claimed,
-           count(*) FILTER (WHERE status = 'IN_PROGRESS' AND started_at IS NOT NULL) AS running,
-           extract(epoch FROM now() - min(run_after) FILTER (
-               WHERE (status = 'QUEUED' AND run_after <= now())
-                  OR (status = 'IN_PROGRESS' AND started_at IS NULL))) AS oldest_due
-    FROM taskqueue_task WHERE status IN ('QUEUED', 'IN_PROGRESS') GROUP BY queue_name
-), recent AS (
+WITH queued AS (
+    SELECT queue_name, count(*) AS queued, count(*) FILTER (WHERE run_after <= now()) AS due,
+           min(run_after) FILTER (WHERE run_after <= now()) AS oldest
+    FROM taskqueue_task WHERE status = 'QUEUED' GROUP BY queue_name
+), taken AS (
+    SELECT queue_name, count(*) FILTER (WHERE started_at IS NULL) AS claimed,
+           count(*) FILTER (WHERE started_at IS NOT NULL) AS running,
+           min(run_after) FILTER (WHERE started_at IS NULL) AS oldest
+    FROM taskqueue_task WHERE status = 'IN_PROGRESS' GROUP BY queue_name
+), failures AS (
     SELECT queue_name,
            count(*) FILTER (WHERE status = 'FAILED') AS failed,
-           count(*) FILTER (WHERE status = 'DEAD') AS dead,
-           count(*) FILTER (WHERE status = 'DONE' AND finished_at > now() - interval '1 minute')
-               AS done_last_minute
-    FROM taskqueue_task WHERE finished_at > now() - interval '1 hour' GROUP BY queue_name
+           count(*) FILTER (WHERE status = 'DEAD') AS dead
+    FROM taskqueue_task WHERE status IN ('FAILED', 'DEAD') GROUP BY queue_name
 )
 SELECT queue_name, coalesce(queued, 0), coalesce(due, 0), coalesce(claimed, 0),
-       coalesce(running, 0),
-       coalesce(failed, 0), coalesce(dead, 0), oldest_due, coalesce(done_last_minute, 0) / 60.0
-FROM open FULL JOIN recent USING (queue_name)
+       coalesce(running, 0), coalesce(failed, 0), coalesce(dead, 0),
+       extract(epoch FROM now() - least(queued.oldest, taken.oldest))
+FROM queued FULL JOIN taken USING (queue_name) FULL JOIN failures USING (queue_name)
 """

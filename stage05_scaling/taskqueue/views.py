@@ -28,7 +28,7 @@ from taskqueue.metrics import QueueCollector
 from taskqueue.models import Task
 from taskqueue.pause import pause, resume
 from taskqueue.retries import cancel, requeue
-from taskqueue.stats import queue_stats
+from taskqueue.stats import pressure, queue_stats
 
 registry = CollectorRegistry()
 registry.register(QueueCollector())
@@ -37,12 +37,13 @@ registry.register(QueueCollector())
 @require_GET
 @never_cache
 def health(request):
-    """200 with the queue's numbers, or 503 when the database does not answer."""
+    """200 with the queue's numbers and a verdict, "ok" or "warning" (the warnings say what
+    comes: stats.pressure), or 503 when the database does not answer."""
     try:
         stats = queue_stats()
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "reason": "database unreachable"}, status=503)
-    return JsonResponse({"status": "ok", **stats})
+    return JsonResponse(stats)
 
 
 @require_GET
@@ -68,6 +69,7 @@ def dashboard(request):
         "workers": live,
         "gone": gone,
         "failures": panels.failures(),
+        "warnings": pressure()["warnings"],  # what comes before the queue slows down
         "now": now,
         "back": reverse("dashboard"),  # where the panels' buttons return to
     }

@@ -284,6 +284,7 @@ class Worker:
         time does each)."""
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeeping_interval
+            self.flush()  # the last batch's results first: pruning may take retention.BUDGET
             if pruned := prune_a_little():
                 events.emit("tasks.pruned", tasks=pruned, worker=self.id)
             roll_up()  # the minutes that ended, for the dashboard's charts (rollup.py)

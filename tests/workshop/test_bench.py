@@ -33,6 +33,8 @@ EXPECTED = [
     *(f"LISTEN/NOTIFY, enqueue to start, {p}" for p in ("p50", "p95", "p99")),
     *(f"polling (backoff to 1 s), enqueue to start, {p}" for p in ("p50", "p95", "p99")),
     growth.name(2_000),
+    *(f"{label}, 2,000 finished rows" for label in growth.PROBES.values()),
+    "retention, pruning 2,000 finished rows",
     "pgbench, stage 5 SQL, batch 100",
     "pgbench, stage 5 SQL, batch 1",
 ]

@@ -9,6 +9,7 @@ LOCKED, with none of the worker's bookkeeping (leases, results, retries, events)
 import functools
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -147,8 +148,54 @@ LOOPS = {
 }
 
 
+def probes(calls: int) -> dict:
+    """What an operator's probes cost, the median of `calls` calls each, in ms: /health/'s
+    numbers, /metrics/' text, the dashboard's panels (each after one call that warms up)."""
+    from django.utils import timezone
+    from prometheus_client import generate_latest
+
+    from taskqueue import dashboard
+    from taskqueue.stats import queue_stats
+    from taskqueue.views import registry
+
+    def panels() -> None:
+        dashboard.queues(["default"])
+        dashboard.workers()
+        dashboard.failures()
+        dashboard.history(timezone.now())
+
+    measured = {}
+    for name, probe in [
+        ("health", queue_stats),
+        ("metrics", lambda: generate_latest(registry)),
+        ("dashboard", panels),
+    ]:
+        probe()
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            probe()
+            times.append(time.perf_counter() - started)
+        measured[name] = statistics.median(times) * 1000
+    return measured
+
+
+def prune_rows(days: int) -> dict:
+    """Retention's rate: prune() as a worker's housekeeping runs it, to the end."""
+    from taskqueue.retention import prune
+
+    started = time.perf_counter()
+    deleted = prune(days * 86400)
+    return {"deleted": deleted, "seconds": time.perf_counter() - started}
+
+
+MEASURED = {"probes": probes, "prune": prune_rows}
+
+
 def main(what: str, number: int) -> None:
-    if what in TIMED:
+    if what in MEASURED:
+        result = MEASURED[what](number)
+    elif what in TIMED:
         started, cpu = time.perf_counter(), time.process_time()
         TIMED[what](number)
         # process_time: this process's CPU, what the enqueuing side costs a web worker.

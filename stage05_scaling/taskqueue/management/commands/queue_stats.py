@@ -8,7 +8,10 @@ from taskqueue.stats import queue_stats
 
 
 class Command(BaseCommand):
-    help = "Depth by queue and status, oldest waiting task, throughput, dead rows of the table."
+    help = (
+        "Depth by queue and status, oldest waiting task, throughput, dead rows of the table,"
+        " what holds back vacuum, and the warnings they call for."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -29,7 +32,7 @@ class Command(BaseCommand):
                 for queue, counts in sorted(stats["by_queue"].items())
             ],
         )
-        table = stats["table"]
+        table, horizon = stats["table"], stats["horizon"]
         self.print_table(
             "The queue now",
             ["", "value"],
@@ -40,8 +43,13 @@ class Command(BaseCommand):
                 ["dead rows in the table (vacuum pending)", table["dead_rows"]],
                 ["live rows in the table", table["live_rows"]],
                 ["seconds since the last vacuum", table["seconds_since_vacuum"]],
+                ["oldest transaction holding vacuum, s", horizon["oldest_transaction_seconds"]],
+                ["retention behind its cutoff, s", stats["retention"]["behind_seconds"]],
             ],
         )
+        self.stdout.write(f"\nVerdict: {stats['status']}")
+        for warning in stats["warnings"]:
+            self.stdout.write(f"  warning: {warning}")
 
     def print_table(self, title: str, columns: list[str], rows: list[list[object]]) -> None:
         """Plain text: the first column aligned left, the numbers right, as `psql` prints them."""

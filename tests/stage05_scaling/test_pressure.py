@@ -1,0 +1,167 @@
+"""Stage 5 under pressure: what an operator's probes cost on a big table, what they say when
+something holds back vacuum, and retention that keeps up.
+
+The probes (/health/, /metrics/, the dashboard) must not read the finished rows retention keeps:
+a load balancer asks every second, and a scan of 300,000 rows takes 40-50 ms. Each statement
+they run is run again under EXPLAIN ANALYZE on a table of 20,000 finished rows and 5,000 that
+finished this minute: none may read the first, nor more of the second than the rate's sample."""
+
+import json
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from taskqueue import stats
+from taskqueue.db import ALIAS
+from taskqueue.enqueue import enqueue
+from taskqueue.models import Task
+from taskqueue.retention import prune_a_little
+from workshop.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RETAINED = 20_000
+OPEN = 3_002  # QUEUED, DEAD
+FINISHED = """
+INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
+                            attempts, worker, worker_ids, error, errors, started_at,
+                            finished_at, result)
+SELECT 'taskqueue.tasks.noop', 'default', 0, '[]', '{}', 5, %s, 1, 'w', '["w"]', '', '[]',
+       now() - %s * interval '1 second', now() - %s * interval '1 second', 'null'
+FROM generate_series(1, %s)
+"""
+
+
+BACKLOG = """
+INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
+                            attempts, worker, worker_ids, error, errors, run_after)
+SELECT 'taskqueue.tasks.noop', 'default', 0, '[]', '{}', 5, 'QUEUED', 0, '', '[]', '', '[]',
+       now() - interval '1 minute'
+FROM generate_series(1, %s)
+"""
+
+
+def finished(count: int, ago: timedelta, status: str = "DONE") -> None:
+    seconds = ago.total_seconds()
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(FINISHED, [status, seconds, seconds, count])
+
+
+def scans(plan: dict) -> list[dict]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads taskqueue_task."""
+    found = [plan] if plan.get("Relation Name") == "taskqueue_task" else []
+    for child in plan.get("Plans", []):
+        found += scans(child)
+    return found
+
+
+def test_health_metrics_and_the_dashboard_read_none_of_the_retained_rows(admin_client):
+    finished(RETAINED, timedelta(hours=2))  # in no window: not this minute's, not pruned yet
+    finished(5_000, timedelta(seconds=1))  # a busy minute: 5,000 tasks a minute ago
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(BACKLOG, [OPEN - 2])  # a backlog: no reason to read the finished rows
+    enqueue("noop")
+    Task.objects.create(name="taskqueue.tasks.fail", status="DEAD", finished_at=timezone.now())
+    connection = connections[ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE taskqueue_task")  # the planner knows the table's size
+
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert Client().get("/health/").status_code == 200
+        assert Client().get("/metrics/").status_code == 200
+        assert admin_client.get("/dashboard/?panels=1").status_code == 200
+
+    on_tasks = [(sql, params) for sql, params in statements if "taskqueue_task" in sql]
+    assert len(on_tasks) >= 8  # counts, oldest due, throughput, horizon, the queues, failures
+    for sql, params in on_tasks:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            (plan,) = cursor.fetchone()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        for node in scans(plan[0]["Plan"]):
+            assert node["Node Type"] != "Seq Scan", f"a scan of every row:\n{sql}"
+            rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            read = rows * node["Actual Loops"]
+            # At most the open tasks and the rate's sample: none of the 25,000 finished rows.
+            assert read <= OPEN + stats.SAMPLE, f"reads {read} rows:\n{sql}"
+
+
+def test_the_finished_rate_is_read_from_the_latest_thousand():
+    with connections[ALIAS].cursor() as cursor:  # 1,500 tasks, one every 20 ms, the last now
+        cursor.execute(FINISHED, ["DONE", 0, 0, 1_500])
+        cursor.execute(
+            "UPDATE taskqueue_task SET finished_at = now() - (id % 1500) * interval '20 ms'"
+        )
+
+    rate = Client().get("/health/").json()["tasks_per_second"]
+
+    assert 45 <= rate <= 55  # the latest 1,000 took 20 s: 50 a second
+
+
+def test_a_transaction_holding_the_horizon_is_a_warning_until_it_ends(monkeypatch):
+    monkeypatch.setattr(stats, "HORIZON_WARNING", 0.5)
+    params = connections[ALIAS].get_connection_params()
+    keys = {"dbname", "user", "password", "host", "port"}
+    holder = psycopg.connect(**{key: value for key, value in params.items() if key in keys})
+    try:
+        # An xid, then idle in transaction: what a forgotten BEGIN in a shell looks like.
+        holder.execute("SELECT pg_current_xact_id()")
+
+        def verdict() -> dict:
+            return Client().get("/health/").json()
+
+        held = wait_until(lambda: (body := verdict())["status"] == "warning" and body, timeout=10)
+        assert "held the xmin horizon" in held["warnings"][0]
+        assert held["horizon"]["oldest_transaction_seconds"] >= 0.5
+        metrics = Client().get("/metrics/").content.decode()
+        assert "taskqueue_oldest_transaction_seconds " in metrics
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_until(lambda: verdict()["status"] == "ok", timeout=10)
+
+
+def test_retention_prunes_batch_after_batch_until_it_has_caught_up(settings):
+    settings.TASKQUEUE_KEEP_FINISHED_DAYS = 7
+    settings.TASKQUEUE_KEEP_FAILED_DAYS = 30
+    finished(25_000, timedelta(days=8))  # two and a half batches past the cutoff
+    finished(1, timedelta(days=1))
+    finished(1, timedelta(days=31), "DEAD")
+    finished(1, timedelta(days=29), "FAILED")
+
+    assert prune_a_little(budget=60) == 25_001  # a budget no batch reaches: all of it
+
+    left = sorted(Task.objects.values_list("status", flat=True))
+    assert left == ["DONE", "FAILED"]  # the recent DONE, the failure still in its 30 days
+
+
+def test_failures_are_pruned_in_their_time_even_when_finished_tasks_are_kept(settings):
+    settings.TASKQUEUE_KEEP_FINISHED_DAYS = 0  # keep every finished task
+    settings.TASKQUEUE_KEEP_FAILED_DAYS = 30
+    finished(1, timedelta(days=100))
+    finished(1, timedelta(days=31), "DEAD")
+
+    assert prune_a_little() == 1
+
+    assert list(Task.objects.values_list("status", flat=True)) == ["DONE"]
+
+
+def test_retention_running_behind_is_a_warning(settings):
+    settings.TASKQUEUE_KEEP_FINISHED_DAYS = 7
+    finished(1, timedelta(days=7, hours=2))
+
+    body = Client().get("/health/").json()
+
+    assert body["status"] == "warning"
+    assert body["retention"]["behind_seconds"] >= 7200 - 60
+    assert any(warning.startswith("retention is") for warning in body["warnings"])
