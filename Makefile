@@ -140,6 +140,7 @@ bench: $(STAMP)
 measurements: $(STAMP)
 	$(PY) -m workshop.measure_claims --save
 	$(PY) -m workshop.bench --save
+	$(PY) -m workshop.bench --only growth --save
 	$(PY) -m workshop.bench.turns --save
 	cd stage05_scaling && ../$(PY) manage.py loadtest --save
 	cd stage05_scaling && ../$(PY) manage.py demo --save

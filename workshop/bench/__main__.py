@@ -98,9 +98,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     # A quick run's numbers mean nothing: they must not replace the committed measurements
     # (which the README quotes and the notebook plots).
+    stem = "bench"
     if args.out is None:
         quick_out = Path(tempfile.mkdtemp(prefix="bench-quick-"))
         args.out = quick_out if args.quick else folder(args.save)
+        # A run of some families only is not the table bench.csv holds (the notebooks plot
+        # it): it goes beside it, as bench-growth.csv for `--only growth`.
+        if args.only:
+            stem = "bench-" + "-".join(args.only.split(","))
     sizes = QUICK if args.quick else Sizes()
     sizes.tasks = args.tasks or sizes.tasks
     sizes.growth_rows = args.growth_rows or sizes.growth_rows
@@ -129,10 +134,10 @@ def main(argv: list[str]) -> int:
         " others single runs; expect 10-30 % noise between runs.",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    report.write_csv(rows, args.out / "bench.csv")
-    (args.out / "bench.txt").write_text(report.text_table(rows, header))
+    report.write_csv(rows, args.out / f"{stem}.csv")
+    (args.out / f"{stem}.txt").write_text(report.text_table(rows, header))
     report.show(rows, f"Benchmark: {machine} (numbers are noisy: a shared machine)")
-    console.print(f"written: {args.out / 'bench.csv'}, {args.out / 'bench.txt'}")
+    console.print(f"written: {args.out / f'{stem}.csv'}, {args.out / f'{stem}.txt'}")
     return 0
 
 
