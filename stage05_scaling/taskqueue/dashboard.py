@@ -2,7 +2,7 @@
 
 Each query reads through an index that holds only what it needs: the open tasks (QUEUED and
 IN_PROGRESS, the partial indexes task_claimable and task_running), the last minute's finished
-ones (task_finished, at most stats.SAMPLE of them), the failures (task_failures), the minutes'
+ones (task_retained, at most stats.SAMPLE of them), the failures (task_failures), the minutes'
 history (rollup.py). None of them reads the retained rows, so the page stays cheap on a table
 of millions of finished rows, at any rate.
 """

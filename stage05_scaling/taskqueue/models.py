@@ -86,11 +86,12 @@ class Task(models.Model):
                 condition=models.Q(status="IN_PROGRESS"),
                 name="task_running",
             ),
-            # Throughput ("finished in the last minute") and pruning ("finished before ...").
+            # What retention prunes, by finish time: DONE and CANCELLED rows only, so that a
+            # month of kept failures is never in the way (pruning, its lag, the finished rate).
             models.Index(
                 fields=["finished_at"],
-                condition=models.Q(finished_at__isnull=False),
-                name="task_finished",
+                condition=models.Q(status__in=["DONE", "CANCELLED"]),
+                name="task_retained",
             ),
             # The dashboard's latest failures, without reading the finished rows that are fine.
             models.Index(

@@ -27,7 +27,7 @@ def roll_up() -> int:
         cursor.execute(sql.TRY_LOCK, [ROLLUP_LOCK])
         if not cursor.fetchone()[0]:
             return 0
-        cursor.execute(sql.ROLL_UP, [GRACE])
+        cursor.execute(sql.ROLL_UP, {"grace": GRACE})
         added = cursor.rowcount
         cursor.execute(sql.PRUNE_MINUTES, [KEEP_DAYS])
         return added

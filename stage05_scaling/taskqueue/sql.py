@@ -397,10 +397,16 @@ SELECT date_trunc('minute', finished_at),
        count(*) FILTER (WHERE status IN ('FAILED', 'DEAD')),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY waited_ms),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY waited_ms)
-FROM taskqueue_task, since,
+FROM (  -- one arm per index, task_retained and task_failures, each a range of finish times
+    SELECT finished_at, status, started_at, run_after FROM taskqueue_task
+    WHERE status IN ('DONE', 'CANCELLED') AND finished_at >= (SELECT at FROM since)
+      AND finished_at < date_trunc('minute', now() - make_interval(secs => %(grace)s))
+    UNION ALL
+    SELECT finished_at, status, started_at, run_after FROM taskqueue_task
+    WHERE status IN ('FAILED', 'DEAD') AND finished_at >= (SELECT at FROM since)
+      AND finished_at < date_trunc('minute', now() - make_interval(secs => %(grace)s))
+) AS ended,
      LATERAL (SELECT extract(epoch FROM started_at - run_after) * 1000 AS waited_ms) AS waited
-WHERE finished_at >= since.at
-  AND finished_at < date_trunc('minute', now() - make_interval(secs => %s))
 GROUP BY 1
 ON CONFLICT (minute) DO NOTHING
 """
@@ -461,15 +467,24 @@ FROM (
 ) AS waiting
 """
 # How fast tasks finish, per queue: the latest finished ones of the last minute, at most
-# %(sample)s of them (task_finished, read backwards). Counting the whole minute reads 60,000 rows
-# at 1,000 tasks/s; this reads a bounded sample at any rate, and its time span gives the rate
-# (stats.finished_rates). Status and queue come from the sample's rows.
+# %(sample)s of them (task_retained and task_failures, each read backwards). Counting the whole
+# minute reads 60,000 rows at 1,000 tasks/s; this reads a bounded sample at any rate, and its
+# time span gives the rate (stats.finished_rates). Status and queue come from the sample's rows.
 RECENTLY_FINISHED = """
 SELECT queue_name, count(*) FILTER (WHERE status = 'DONE'), count(*),
        extract(epoch FROM now() - min(finished_at))
-FROM (SELECT queue_name, status, finished_at FROM taskqueue_task
-      WHERE finished_at > now() - make_interval(secs => %(window)s)
-      ORDER BY finished_at DESC LIMIT %(sample)s) AS latest
+FROM (
+    (SELECT queue_name, status, finished_at FROM taskqueue_task
+     WHERE status IN ('DONE', 'CANCELLED')
+       AND finished_at > now() - make_interval(secs => %(window)s)
+     ORDER BY finished_at DESC LIMIT %(sample)s)
+    UNION ALL
+    (SELECT queue_name, status, finished_at FROM taskqueue_task
+     WHERE status IN ('FAILED', 'DEAD')
+       AND finished_at > now() - make_interval(secs => %(window)s)
+     ORDER BY finished_at DESC LIMIT %(sample)s)
+    ORDER BY finished_at DESC LIMIT %(sample)s
+) AS latest
 GROUP BY queue_name
 """
 TABLE_HEALTH = """
@@ -500,10 +515,13 @@ SELECT
      WHERE database = current_database()),
     (SELECT max(age(xmin)) FROM pg_replication_slots)
 """
-# The oldest finished task retention deletes (task_finished): how far behind retention is.
+# The oldest finished task retention would delete (task_retained; the same rows as
+# PRUNE_FINISHED's, without its cutoff): how far behind retention is.
 OLDEST_FINISHED = """
 SELECT extract(epoch FROM now() - min(finished_at)) FROM taskqueue_task
-WHERE finished_at IS NOT NULL AND status IN ('DONE', 'CANCELLED')
+WHERE status IN ('DONE', 'CANCELLED')
+  AND (idempotency_key IS NULL OR status <> 'DONE'
+       OR finished_at < now() - make_interval(hours => %s))
 """
 # One row per queue: what waits (queued, or claimed in a batch and not started) and runs now,
 # and the failures retention keeps, each status through its partial index as in OLDEST_DUE

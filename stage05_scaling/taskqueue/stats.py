@@ -82,7 +82,7 @@ def pressure() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql.HORIZON)
         transaction, xids, prepared, slot = cursor.fetchone()
-        cursor.execute(sql.OLDEST_FINISHED)
+        cursor.execute(sql.OLDEST_FINISHED, [settings.TASKQUEUE_KEY_WINDOW_HOURS])
         (oldest_finished,) = cursor.fetchone()
     keep = settings.TASKQUEUE_KEEP_FINISHED_DAYS * 86400
     behind = None

@@ -15,7 +15,7 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from taskqueue import stats
+from taskqueue import sql, stats
 from taskqueue.db import ALIAS
 from taskqueue.enqueue import enqueue
 from taskqueue.models import Task
@@ -81,19 +81,44 @@ def test_health_metrics_and_the_dashboard_read_none_of_the_retained_rows(admin_c
         assert Client().get("/metrics/").status_code == 200
         assert admin_client.get("/dashboard/?panels=1").status_code == 200
 
-    on_tasks = [(sql, params) for sql, params in statements if "taskqueue_task" in sql]
+    on_tasks = [(text, params) for text, params in statements if "taskqueue_task" in text]
     assert len(on_tasks) >= 8  # counts, oldest due, throughput, horizon, the queues, failures
-    for sql, params in on_tasks:
+    for text, params in on_tasks:
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}", params)
             (plan,) = cursor.fetchone()
         plan = plan if isinstance(plan, list) else json.loads(plan)
         for node in scans(plan[0]["Plan"]):
-            assert node["Node Type"] != "Seq Scan", f"a scan of every row:\n{sql}"
+            assert node["Node Type"] != "Seq Scan", f"a scan of every row:\n{text}"
             rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
             read = rows * node["Actual Loops"]
             # At most the open tasks and the rate's sample: none of the 25,000 finished rows.
-            assert read <= OPEN + stats.SAMPLE, f"reads {read} rows:\n{sql}"
+            assert read <= OPEN + stats.SAMPLE, f"reads {read} rows:\n{text}"
+
+
+def test_a_month_of_kept_failures_is_not_in_retention_s_way(settings):
+    """Retention's statements and its lag read the DONE and CANCELLED rows only (the index
+    task_retained), never the older FAILED and DEAD ones kept for 30 days."""
+    settings.TASKQUEUE_KEEP_FINISHED_DAYS = 7
+    finished(5_000, timedelta(days=20), "FAILED")  # kept: older than every prunable row
+    finished(10, timedelta(days=8))  # prunable
+    connection = connections[ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE taskqueue_task")
+    statements = [
+        (sql.OLDEST_FINISHED, [24]),
+        (sql.PRUNE_FINISHED, {"older_than": 7 * 86400, "key_window_hours": 24, "batch": 10_000}),
+        (sql.RECENTLY_FINISHED, {"window": 60, "sample": stats.SAMPLE}),
+        (sql.ROLL_UP, {"grace": 5}),
+    ]
+    for statement, params in statements:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
+            (plan,) = cursor.fetchone()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        for node in scans(plan[0]["Plan"]):
+            rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            assert rows * node["Actual Loops"] <= 10, f"reads {rows} rows:\n{statement}"
 
 
 def test_the_finished_rate_is_read_from_the_latest_thousand():
