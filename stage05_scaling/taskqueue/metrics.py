@@ -35,7 +35,7 @@ class QueueCollector:
         )
         yield GaugeMetricFamily(
             "taskqueue_finished_per_second",
-            "Tasks finished per second, over the last minute",
+            "Tasks finished per second: the latest 1,000 of the last minute, or all of it",
             value=stats["tasks_per_second"],
         )
         yield GaugeMetricFamily(

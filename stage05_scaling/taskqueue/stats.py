@@ -101,8 +101,8 @@ def pressure() -> dict:
     ]:
         if age is not None and age > HORIZON_WARNING:
             warnings.append(
-                f"{name} has held the xmin horizon for {age:.0f} s: vacuum removes no dead row"
-                f" version, and every claim reads more ({view} says which)"
+                f"{name} has held the xmin horizon for {age:.0f} s: vacuum cannot remove the row"
+                f" versions that died since, and every claim reads more ({view} says which)"
             )
     if not warnings and xids is not None and xids > XID_WARNING:
         warnings.append(

@@ -37,7 +37,10 @@ class Command(BaseCommand):
             "The queue now",
             ["", "value"],
             [
-                ["finished per second, last minute", stats["tasks_per_second"]],
+                [
+                    "finished per second, the latest 1,000 of the last minute",
+                    stats["tasks_per_second"],
+                ],
                 ["oldest due task waiting, s", stats["oldest_queued_seconds"]],
                 ["claimed in a batch, not started", stats["claimed_not_started"]],
                 ["dead rows in the table (vacuum pending)", table["dead_rows"]],
