@@ -242,11 +242,6 @@ def run_tests(number: int, *names: str) -> int:
     return subprocess.call([*command, "-p", "no:cacheprovider"], cwd=project.parent, env=env)
 
 
-def test_files(number: int) -> list[str]:
-    """The test files step `number` adds or changes."""
-    return sorted(tests_changed(number))
-
-
 TOP_LEVEL_DEF = re.compile(r"^(?:async )?(def|class) (\w+)")
 
 
@@ -267,8 +262,7 @@ def tests_changed(number: int) -> dict[str, set[str] | None]:
         if re.search(r"(?m)^--- /dev/null$", section):
             found[name] = None
             continue
-        tests = changed_functions(section)
-        found[name] = None if tests is None else tests | (found.get(name) or set())
+        found[name] = changed_functions(section)  # a patch has one section per file
     return found
 
 

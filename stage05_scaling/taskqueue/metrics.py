@@ -4,7 +4,7 @@ Alert on these, for example: `taskqueue_oldest_queued_seconds > 300` (tasks wait
 workers), `taskqueue_tasks{status="DEAD"}` rising (a task keeps failing), or
 `taskqueue_table_dead_rows` far above `taskqueue_table_live_rows` (autovacuum is behind),
 `taskqueue_oldest_transaction_seconds > 60` (a session holds back vacuum: stats.pressure).
-`taskqueue_tasks` counts the tasks that are state (QUEUED, IN_PROGRESS, FAILED, DEAD), not the
+`taskqueue_tasks` counts the tasks still in play (QUEUED, IN_PROGRESS, FAILED, DEAD), not the
 finished ones retention keeps: `taskqueue_finished_per_second` is their rate.
 """
 
@@ -60,14 +60,10 @@ class QueueCollector:
              "Transaction ids the oldest replication slot holds vacuum back by"),
             ("taskqueue_retention_behind_seconds", stats["retention"]["behind_seconds"],
              "How far past its cutoff the oldest finished task retention should have deleted is"),
+            ("taskqueue_table_seconds_since_vacuum", stats["table"]["seconds_since_vacuum"],
+             "Seconds since the task table was last vacuumed (auto or by hand)"),
         ]  # fmt: skip
-        for name, value, text in optional:  # none at all: no sample rather than a made-up one
+        # Never vacuumed yet, no transaction holding anything: no sample rather than a made-up one.
+        for name, value, text in optional:
             if value is not None:
                 yield GaugeMetricFamily(name, text, value=value)
-        since = stats["table"]["seconds_since_vacuum"]
-        if since is not None:  # never vacuumed yet: no sample rather than a made-up one
-            yield GaugeMetricFamily(
-                "taskqueue_table_seconds_since_vacuum",
-                "Seconds since the task table was last vacuumed (auto or by hand)",
-                value=since,
-            )

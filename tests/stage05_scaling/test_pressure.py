@@ -51,11 +51,20 @@ def finished(count: int, ago: timedelta, status: str = "DONE") -> None:
         cursor.execute(FINISHED, [status, seconds, seconds, count])
 
 
-def scans(plan: dict) -> list[dict]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan that reads taskqueue_task."""
-    found = [plan] if plan.get("Relation Name") == "taskqueue_task" else []
-    for child in plan.get("Plans", []):
-        found += scans(child)
+def scans(statement: str, params) -> list[dict]:
+    """Run `statement` under EXPLAIN ANALYZE; each node of its plan that reads taskqueue_task,
+    with `read`: the rows it returned or filtered out, over all its loops."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
+        (plan,) = cursor.fetchone()
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    found, nodes = [], [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        if node.get("Relation Name") == "taskqueue_task":
+            rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            found.append(node | {"read": rows * node["Actual Loops"]})
     return found
 
 
@@ -84,16 +93,10 @@ def test_health_metrics_and_the_dashboard_read_none_of_the_retained_rows(admin_c
     on_tasks = [(text, params) for text, params in statements if "taskqueue_task" in text]
     assert len(on_tasks) >= 8  # counts, oldest due, throughput, horizon, the queues, failures
     for text, params in on_tasks:
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}", params)
-            (plan,) = cursor.fetchone()
-        plan = plan if isinstance(plan, list) else json.loads(plan)
-        for node in scans(plan[0]["Plan"]):
+        for node in scans(text, params):
             assert node["Node Type"] != "Seq Scan", f"a scan of every row:\n{text}"
-            rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-            read = rows * node["Actual Loops"]
             # At most the open tasks and the rate's sample: none of the 25,000 finished rows.
-            assert read <= OPEN + stats.SAMPLE, f"reads {read} rows:\n{text}"
+            assert node["read"] <= OPEN + stats.SAMPLE, f"reads {node['read']} rows:\n{text}"
 
 
 def test_a_month_of_kept_failures_is_not_in_retention_s_way(settings):
@@ -102,8 +105,7 @@ def test_a_month_of_kept_failures_is_not_in_retention_s_way(settings):
     settings.TASKQUEUE_KEEP_FINISHED_DAYS = 7
     finished(5_000, timedelta(days=20), "FAILED")  # kept: older than every prunable row
     finished(10, timedelta(days=8))  # prunable
-    connection = connections[ALIAS]
-    with connection.cursor() as cursor:
+    with connections[ALIAS].cursor() as cursor:
         cursor.execute("ANALYZE taskqueue_task")
     statements = [
         (sql.OLDEST_FINISHED, [24]),
@@ -112,13 +114,8 @@ def test_a_month_of_kept_failures_is_not_in_retention_s_way(settings):
         (sql.ROLL_UP, {"grace": 5}),
     ]
     for statement, params in statements:
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
-            (plan,) = cursor.fetchone()
-        plan = plan if isinstance(plan, list) else json.loads(plan)
-        for node in scans(plan[0]["Plan"]):
-            rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-            assert rows * node["Actual Loops"] <= 10, f"reads {rows} rows:\n{statement}"
+        for node in scans(statement, params):
+            assert node["read"] <= 10, f"reads {node['read']} rows:\n{statement}"
 
 
 def test_the_finished_rate_is_read_from_the_latest_thousand():
