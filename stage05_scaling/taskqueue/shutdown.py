@@ -65,8 +65,11 @@ class Shutdown:
         self._on_stop_task = on_stop_task
         self._in_task = False
         self._task_id = 0
+        # Task runs, counted: a retry is another run of the same task id, and a stop meant
+        # for one run (still being sent when its retry starts) must leave the next alone.
+        self._run = 0
         self._raise: Interrupted = Interrupted()
-        self._target = 0  # the task _raise is meant for; 0: whichever runs
+        self._target = 0  # the run _raise is meant for; 0: whichever runs
         self._stopping = False  # _raise has been sent to the task that runs now
         self._cancel = None  # how to stop the running task if not by SIGUSR1 (coroutines.py)
         self._closed = False
@@ -127,9 +130,9 @@ class Shutdown:
     def _stop_one_task(self) -> None:
         if self._on_stop_task is None:
             return
-        task_id, kind = self._on_stop_task()
+        run, (task_id, kind) = self._run, self._on_stop_task()
         if task_id and self._in_task and self._task_id == task_id:
-            self._interrupt(TaskStopped(kind), task_id)
+            self._interrupt(TaskStopped(kind), run)
 
     def _stop_task(self, code: int, error: Interrupted) -> None:
         # exit_code first: a task about to start sees it in task_running() and does not start.
@@ -139,7 +142,7 @@ class Shutdown:
     def _interrupt(self, error: Interrupted, target: int) -> None:
         self._raise, self._target = error, target
         cancelled = False
-        while self._in_task and target in (0, self._task_id) and not self._closed:
+        while self._in_task and target in (0, self._run) and not self._closed:
             self._stopping = True
             if self._cancel is None:
                 signal.pthread_kill(self._main, INTERRUPT)
@@ -164,12 +167,13 @@ class Shutdown:
         # Only the task is ever interrupted, never the worker's own bookkeeping: outside a
         # task, the loop sees exit_code at its next step and stops there. A signal meant for
         # one task that lands after it ended leaves the next one alone.
-        if self._in_task and self._target in (0, self._task_id):
+        if self._in_task and self._target in (0, self._run):
             self._in_task = False
             raise self._raise
 
     @contextmanager
     def task_running(self, task_id: int = 0):
+        self._run += 1
         self._task_id = task_id
         self._stopping = False
         self._in_task = True

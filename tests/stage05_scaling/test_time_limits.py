@@ -14,9 +14,10 @@ from taskqueue.done import Completions
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task
 from taskqueue.registry import lookup
+from taskqueue.report import TIME_LIMIT
 from taskqueue.rescuer import WorkerLost, give_back
 from taskqueue.retries import cancel, record_failure
-from taskqueue.shutdown import EXIT_FORCED, EXIT_GRACE_EXPIRED
+from taskqueue.shutdown import EXIT_FORCED, EXIT_GRACE_EXPIRED, Shutdown
 from workshop.processes import wait_until
 from workshop.testing.logfmt import events
 from workshop.testing.threads import InThread
@@ -89,6 +90,27 @@ def test_a_task_holding_the_gil_at_shutdown_is_killed_and_goes_back(
     assert (killed["task"], killed["reason"]) == (str(task.pk), "past its grace period")
     task.refresh_from_db()  # back to the queue, as a task interrupted at shutdown goes
     assert (task.status, task.worker, task.attempts) == (Task.Status.QUEUED, "", 1)
+
+
+def test_a_stop_meant_for_one_attempt_lets_go_when_its_retry_starts():
+    """The stop of attempt 1 is still being sent (every 50 ms, until the attempt ends) when a
+    quick retry starts attempt 2 of the same task id. It must let go then: otherwise the
+    thread that sends it never reads the next stop, and attempt 2, past its own time limit,
+    is killed with its process instead of cancelled (seen in the coroutine test above). The
+    thread is driven by hand here, as the STOP_TASK signal would drive it."""
+    shutdown = Shutdown(grace=1, on_stop_task=lambda: (7, TIME_LIMIT))
+    cancels = []
+    shutdown.stop_with(lambda: cancels.append(1))
+    with shutdown.task_running(7):
+        stopping = threading.Thread(target=shutdown._stop_one_task, daemon=True)
+        stopping.start()
+        wait_until(lambda: cancels == [1], what="attempt 1 cancelled")
+    shutdown.stop_with(lambda: cancels.append(2))
+    with shutdown.task_running(7):  # attempt 2, at once
+        stopping.join(timeout=2)
+
+        assert not stopping.is_alive(), "the stop of attempt 1 holds on to attempt 2"
+        assert cancels == [1]  # and attempt 2 was not cancelled by it
 
 
 def attempts_logged(log) -> list[str]:
