@@ -25,6 +25,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import OperationalError
+from psycopg import errors
+
 from taskqueue import events, sql
 from taskqueue.connections import use_bounded
 from taskqueue.db import connection
@@ -87,6 +90,16 @@ def waiting(worker_id: str, idle: bool) -> None:
     (migration 0008)."""
     with connection.cursor() as cursor:
         cursor.execute(sql.PROCESS_WAITING, [idle, worker_id])
+        if not idle:
+            return
+        # An enqueue whose trigger looked before that commit found nobody waiting and sent no
+        # NOTIFY: wait for its commit (sql.WAKE_LOCK), so that the worker's next look sees its
+        # task. A commit slower than lock_timeout: the look after the poll interval finds it.
+        try:
+            cursor.execute(sql.WAIT_FOR_ENQUEUERS, [sql.WAKE_LOCK])
+        except OperationalError as error:
+            if not isinstance(error.__cause__, errors.LockNotAvailable):
+                raise
 
 
 def stopped(worker_id: str, how: str) -> None:

@@ -184,11 +184,22 @@ WAKE = "SELECT pg_notify(%s, '')"  # every listening worker, whatever its queues
 # function once, not 10,000 times. NOTIFY is transactional: workers hear it when the
 # transaction commits, never for a rollback.
 #
-# Migration 0008 installs it, with the text written out in the migration itself: a change here
-# needs a new migration (test_sql_module checks that the database runs this text).
+# One race is left: a worker that says it waits after the trigger looked (and found nobody
+# waiting), and looks again before the commit is visible, would sleep a full poll interval.
+# The commit takes that long under pressure: a WAL flush on a busy disk, a synchronous replica.
+# So the trigger holds WAKE_LOCK shared until its transaction ends, and a worker that has said
+# it waits takes it alone for an instant before its second look (heartbeat.waiting): the look
+# then comes after every such commit. A trigger that runs after that instant finds the worker
+# waiting (in a READ COMMITTED transaction, Django's default: its look is a new snapshot).
+#
+# Migrations 0008 and 0013 install it, with the text written out in the migration itself: a
+# change here needs a new migration (test_sql_module checks that the database runs this text).
+WAKE_LOCK = 0x7A5C_0007  # as the rescuer's lock: a number no other code here locks
+WAIT_FOR_ENQUEUERS = "SELECT pg_advisory_xact_lock(%s)"
 NOTIFY_TRIGGER = f"""
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared({WAKE_LOCK});
     IF EXISTS (SELECT 1 FROM taskqueue_workerprocess
                WHERE waiting AND queues ? NEW.queue_name) THEN
         IF NEW.run_after <= clock_timestamp() THEN

@@ -119,6 +119,59 @@ def test_a_task_committed_after_the_worker_began_to_wait_wakes_it(manage):
     worker.stop(signal.SIGTERM)
 
 
+# A commit slow to become visible (a WAL flush on a busy disk, a synchronous replica), made
+# here with a trigger that runs at commit after the NOTIFY trigger (triggers run in the order
+# of their names): it waits until the worker says it waits, then a second more.
+SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..400 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM taskqueue_workerprocess WHERE waiting);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    PERFORM pg_sleep(1);
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued_slow_commit AFTER INSERT ON taskqueue_task
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
+@pytest.fixture
+def slow_commits():
+    with connection.cursor() as cursor:
+        cursor.execute(SLOW_COMMIT)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER taskqueue_notify_enqueued_slow_commit ON taskqueue_task")
+        cursor.execute("DROP FUNCTION slow_commit()")
+
+
+def test_a_commit_slow_to_show_still_wakes_the_worker_that_began_to_wait_meanwhile(
+    manage, slow_commits
+):
+    """The NOTIFY trigger looks while the worker is busy (nobody waits, so no NOTIFY), the
+    worker then says it waits and looks again before the commit shows: it must wait for that
+    commit before its second look (sql.WAKE_LOCK), not sleep 30 s."""
+    worker = manage("worker", "-v2", *SLOW_POLL)
+    busy = enqueue("pretend_work", {"ms": 1000})
+    worker.wait_for(f"event=task.start task={busy.pk} ")
+
+    def enqueue_and_commit():
+        with transaction.atomic():
+            enqueued.append(enqueue("noop"))
+        connection.close()
+
+    enqueued = []
+    committer = threading.Thread(target=enqueue_and_commit)
+    committer.start()  # its commit sends no NOTIFY, then waits for the worker's flag
+    committer.join(timeout=30)
+    assert not committer.is_alive()
+
+    wait_until(lambda: done(enqueued[0]), timeout=10, what="the task done, well before 30 s")
+    worker.stop(signal.SIGTERM)
+
+
 def test_a_task_put_back_in_the_queue_wakes_a_waiting_worker(manage):
     task = enqueue("noop")
     Task.objects.filter(pk=task.pk).update(status=Task.Status.IN_PROGRESS, worker="gone")
