@@ -9,7 +9,7 @@ DEMO_STAGE ?= stage05_scaling
 
 .DEFAULT_GOAL := help
 PHONY_STEPS := step step-test steps-test steps-edit steps
-.PHONY: $(PHONY_STEPS) help setup browser loadtest chaos demo test lint format db db-stop db-url psql reset diff diffs measure-claims bench measurements screenshots notebooks notebooks-clean lock clean
+.PHONY: $(PHONY_STEPS) help setup browser loadtest chaos pressure pooler demo test lint format db db-stop db-url psql reset diff diffs measure-claims bench measurements screenshots notebooks notebooks-clean lock clean
 
 help:
 	@echo "make setup     create .venv and install the pinned dependencies (demo and test do it too)"
@@ -22,6 +22,7 @@ help:
 	@echo "make measure-claims     tasks/s of the claims of stages 2 and 3"
 	@echo "make bench     stage 5 against plain SQL and other queues (.measurements/bench.txt; ~5 min)"
 	@echo "make chaos     stage 5: 10,000 tasks, a worker SIGKILLed every 2 s, a database restart"
+	@echo "make pressure  stage 5 at 600 tasks/s through a held horizon, readers, kills, a lock (~7 min)"
 	@echo "make loadtest  stage 5 under locust: 1, 2 and 4 worker processes (.measurements/load.csv)"
 	@echo "make measurements       maintainers: refresh the committed measurements/ and the quotes"
 	@echo "make notebooks          open the notebooks in JupyterLab (notebooks-clean: clear outputs)"
@@ -44,7 +45,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	cd $(DEMO_STAGE) && ../$(PY) manage.py demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser pooler
 	$(PY) -m workshop.testrun
 
 # Stage 5's dashboard test drives Debian's chromium. Installed here when missing and we may
@@ -60,9 +61,26 @@ browser:
 		fi; \
 	fi
 
+# Stage 5's pooler tests run workers through Debian's pgbouncer, in transaction pooling. Installed
+# here when missing and we may (root, apt); otherwise those tests are skipped and this says so.
+pooler:
+	@if [ ! -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing pgbouncer (apt) for the pooler tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null \
+			|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }; \
+		else \
+			echo "No pgbouncer: the pooler tests will be skipped (sudo apt-get install pgbouncer)"; \
+		fi; \
+	fi
+
 # Stage 5 under fire: workers killed with SIGKILL, the database restarted; checks nothing is lost.
 chaos: $(STAMP)
 	cd stage05_scaling && ../$(PY) manage.py chaos
+
+# Stage 5 under pressure: a held xmin horizon, analytics readers, killed backends, a lock.
+pressure: $(STAMP)
+	cd stage05_scaling && ../$(PY) manage.py pressure
 
 # Stage 5's load test: locust over HTTP against 1, 2 and 4 worker processes. Writes
 # .measurements/load.csv (untracked; `make measurements` refreshes the committed one).
@@ -136,7 +154,7 @@ bench: $(STAMP)
 	$(PY) -m workshop.bench
 
 # For maintainers: every measurement the READMEs quote, run again into the committed
-# measurements/, and the quotes refreshed (workshop/measurements.py). About 15 minutes.
+# measurements/, and the quotes refreshed (workshop/measurements.py). About 25 minutes.
 measurements: $(STAMP)
 	$(PY) -m workshop.measure_claims --save
 	$(PY) -m workshop.bench --save
@@ -146,6 +164,7 @@ measurements: $(STAMP)
 	cd stage05_scaling && ../$(PY) manage.py demo --save
 	cd stage05_scaling && ../$(PY) manage.py compare_threads --save
 	cd stage05_scaling && ../$(PY) manage.py chaos --save ../measurements/chaos.txt
+	cd stage05_scaling && ../$(PY) manage.py pressure --save ../measurements/pressure.txt --plot ../measurements/pressure.svg
 	$(PY) -m workshop.web_burst --save measurements/web_burst.txt
 	$(PY) -m workshop.excerpts --write
 	$(PY) -m workshop.copies --write

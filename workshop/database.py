@@ -1,7 +1,8 @@
 """Which PostgreSQL a stage talks to.
 
 - `DATABASE_URL` set (docker compose, a managed database, the machine's own server): that server
-  and those credentials.
+  and those credentials; `?disable_server_side_cursors=true` says a transaction pooler is in
+  between (PgBouncer).
 - Otherwise the embedded PostgreSQL 18 from `workshop.embedded`, started on first connection.
 
 Either way each stage gets its own database, named after the stage folder (`stage02_db_queue`),
@@ -30,6 +31,11 @@ def database_settings(stage: str, name: str | None = None) -> dict:
         config = dj_database_url.parse(url)
         # The URL's own database is where we connect to create the stage's database.
         config.update(ENGINE=ENGINE, SERVER_DB=config["NAME"] or "postgres", NAME=name)
+        # `?disable_server_side_cursors=true`: a transaction pooler (PgBouncer) is in between,
+        # which Django must know (and stage 5's worker reads as "no LISTEN, no prepared
+        # statements"). It is Django's setting, not a libpq option.
+        pooled = str(config.get("OPTIONS", {}).pop("disable_server_side_cursors", "")).lower()
+        config["DISABLE_SERVER_SIDE_CURSORS"] = pooled in ("true", "1", "on", "yes")
     else:
         config = {"ENGINE": ENGINE, "NAME": name, "USER": "postgres", "EMBEDDED": True}
         config["SERVER_DB"] = "postgres"

@@ -34,6 +34,11 @@ def bounded(alias: str = ALIAS):
     """A connection for the worker's and the supervisor's own statements: Django's settings for
     `alias`, plus the time limits TASKQUEUE_LOCK_TIMEOUT and TASKQUEUE_STATEMENT_TIMEOUT."""
     database = connections.settings[alias]
+    if database.get("DISABLE_SERVER_SIDE_CURSORS"):
+        # A transaction pooler in between (step 14): it cannot carry a session's settings
+        # from one server connection to the next, and PgBouncer refuses a client that sends
+        # them. Set these two on the worker's role instead (ALTER ROLE ... SET lock_timeout).
+        return connections.create_connection(alias)
     options = dict(database["OPTIONS"])
     # client_connection_check_interval: the server notices within a second that the worker
     # of a running statement died, and ends the statement instead of committing it.

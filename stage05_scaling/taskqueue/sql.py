@@ -169,6 +169,7 @@ FROM STDIN
 CHANNEL = "taskqueue"
 LISTEN = f"LISTEN {CHANNEL}"
 WAKE = "SELECT pg_notify(%s, '')"  # every listening worker, whatever its queues (pause.py)
+HEAR = f"SELECT pg_notify('{CHANNEL}', %s)"  # a listener's NOTIFY to itself (wakeup.py)
 # PostgreSQL serialises the commits of transactions that notify (a lock on the notification
 # queue, held through the commit), so enqueuers that all notified would wait for each other. A
 # notification is only needed by a worker that waits for one: notify only then

@@ -11,17 +11,26 @@ and still looks every `poll_interval` in case a NOTIFY was missed (a reconnect).
 Not every connection can LISTEN: behind PgBouncer in transaction pooling, a session's LISTEN
 lands on whichever server connection ran it, and the NOTIFY goes nowhere useful. Django's docs
 ask such setups to set DISABLE_SERVER_SIDE_CURSORS; we take that as the sign, and poll with a
-backoff instead (TASKQUEUE_LISTEN = "auto" | "on" | "off" overrides).
+backoff instead (TASKQUEUE_LISTEN = "auto" | "on" | "off" overrides). And in case nobody said
+so (step 14), the listener checks that it hears: after LISTEN it sends a NOTIFY to itself from
+another connection. Until it comes back, the worker polls (and does not say it waits, so no
+enqueue pays for a NOTIFY nobody hears); if it never does, the listener says so in the log,
+lets go, and tries again a minute later.
 """
 
 import math
+import secrets
 import threading
 import time
 
 from django.conf import settings
+from django.db import connections
 
 from taskqueue import events, sql
-from taskqueue.db import connection
+from taskqueue.db import ALIAS, connection
+
+HEAR_SECONDS = 2.0  # how long a NOTIFY to itself may take to come back
+UNHEARD_RETRY = 60.0  # seconds before a listener that did not hear itself tries again
 
 
 def listen_enabled() -> bool:
@@ -41,7 +50,7 @@ class Listener(threading.Thread):
         self.worker_id = worker_id
         self.queues = set(queues)
         self.stopped = threading.Event()
-        self.listening = threading.Event()  # set while LISTEN is active (the tests wait on it)
+        self.listening = threading.Event()  # set while it listens and hears itself (worker.step)
         self._due = math.inf  # time.time() when the earliest task heard of comes due
 
     def heard(self, payload: str) -> None:
@@ -75,6 +84,11 @@ class Listener(threading.Thread):
                 connection.ensure_connection()
                 raw = connection.connection
                 raw.execute(sql.LISTEN)
+                if not self.hears_itself(raw):
+                    events.emit("listener.unheard", worker=self.worker_id, seconds=HEAR_SECONDS)
+                    connection.close()
+                    self.stopped.wait(UNHEARD_RETRY)
+                    continue
                 self.listening.set()
                 retry_in = 0.5
                 self.wake.set()  # anything enqueued while we were not listening: look now
@@ -89,6 +103,23 @@ class Listener(threading.Thread):
                 self.stopped.wait(retry_in)
                 retry_in = min(retry_in * 2, 10.0)
         connection.close()
+
+    def hears_itself(self, raw) -> bool:
+        """Send a NOTIFY from another connection; True once it arrives here."""
+        token = f"heard:{secrets.token_hex(8)}"  # no queue's name: other workers pass over it
+        other = connections.create_connection(ALIAS)
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(sql.HEAR, [token])
+        finally:
+            other.close()
+        deadline = time.monotonic() + HEAR_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            for notify in raw.notifies(timeout=left, stop_after=1):
+                if notify.payload == token:
+                    return True
+                self.heard(notify.payload)
+        return False
 
     def stop(self) -> None:
         self.stopped.set()

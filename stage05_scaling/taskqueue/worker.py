@@ -131,17 +131,19 @@ class Worker:
             wakeup="notify" if self.listen else "poll",
             schedules=",".join(s.name for s in self.scheduler.schedules) or "none",
         )
-        retry_in = 1.0
+        retry_in = 0.0
         try:
             while not self.shutdown.requested.is_set():
                 try:
                     if not self.step():
                         break
-                    retry_in = 1.0
+                    retry_in = 0.0
                 except (OperationalError, InterfaceError) as error:
-                    # The database restarts or is unreachable: wait and try again, with
-                    # backoff. Finished results wait in completions; the rest of the batch is
-                    # given back once the database is back (recover()).
+                    # The database restarts or is unreachable: try again, at once the first
+                    # time (a session ended by pg_terminate_backend, a pooler's restart: the
+                    # server is there), then with backoff. Finished results wait in
+                    # completions; the rest of the batch is given back once the database is
+                    # back (recover()).
                     self._recover = True
                     events.emit(
                         "worker.db_error",
@@ -151,7 +153,7 @@ class Worker:
                     )
                     connection.close()
                     self.shutdown.wait(retry_in)
-                    retry_in = min(retry_in * 2, 30.0)
+                    retry_in = min(max(retry_in * 2, 0.25), 30.0)
             self.flush()
         except (OperationalError, InterfaceError) as error:
             events.emit("worker.db_error", error=str(error).strip(), worker=self.id)
@@ -204,13 +206,17 @@ class Worker:
         if not tasks:
             if self.burst:
                 return False
-            if self.listen and not self._waiting:
+            heard = self.listen and self.listener.listening.is_set()  # it hears NOTIFY now
+            if heard and not self._waiting:
                 # Say so, then look once more before sleeping: an enqueue that committed before
                 # the flag sent no NOTIFY, and this second look finds its task.
                 heartbeat.waiting(self.id, True)
                 self._waiting = True
                 return True
-            self.wait_idle()
+            if self._waiting and not heard:
+                heartbeat.waiting(self.id, False)  # nobody hears: enqueues need not notify
+                self._waiting = False
+            self.wait_idle(heard)
             return True
         if self._waiting:
             heartbeat.waiting(self.id, False)  # busy: enqueues need not notify for us
@@ -223,15 +229,16 @@ class Worker:
             self.prefetch.ran(ran, time.perf_counter() - started)
         return True
 
-    def wait_idle(self) -> None:
-        """Nothing due. Listening: sleep until a NOTIFY, looking anyway every poll_interval.
-        Polling: look again soon, then less and less often, up to poll_interval.
+    def wait_idle(self, heard: bool) -> None:
+        """Nothing due. Hearing NOTIFY: sleep until one, looking anyway every poll_interval.
+        Polling (or while the listener is away): look again soon, then less and less often,
+        up to poll_interval.
         Either way, wake up for the next tick of a schedule."""
         # A stop request sets `requested`, then `wake`. step() cleared `wake` before the claim:
         # a request that came before the clear shows here, one after it ends the wait below.
         if self.shutdown.requested.is_set():
             return
-        if self.listen:
+        if heard:
             timeout = min(self.poll_interval, self.listener.seconds_to_due())
         else:
             self._idle_wait = min(max(self._idle_wait * 2, 0.01), self.poll_interval)

@@ -21,6 +21,7 @@ from taskqueue.enqueue import enqueue
 from taskqueue.models import Task
 from taskqueue.retention import prune_a_little
 from workshop.processes import wait_until
+from workshop.testing.logfmt import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -187,3 +188,31 @@ def test_retention_running_behind_is_a_warning(settings):
     assert body["status"] == "warning"
     assert body["retention"]["behind_seconds"] >= 7200 - 60
     assert any(warning.startswith("retention is") for warning in body["warnings"])
+
+
+END_THE_WORKERS_SESSIONS = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+"""
+
+
+def test_a_worker_whose_session_is_ended_reconnects_at_once(manage):
+    """pg_terminate_backend (an operator, a failover, a pooler's restart) ends the worker's
+    sessions while the server stays up: the worker's first retry is immediate, not a second
+    later (backoff starts with the second failure), and it goes on running tasks."""
+    worker = manage("worker", "-v2", "--poll-interval", "30")
+    first = enqueue("noop")
+    wait_until(lambda: status(first) == "DONE", timeout=10, what="the first task done")
+
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(END_THE_WORKERS_SESSIONS)
+        assert cursor.fetchone()[0] >= 2  # its claims' and its listener's, at least
+
+    (error,) = events([worker.wait_for("event=worker.db_error").string], "worker.db_error")
+    assert float(error["retry_in"]) == 0
+    second = enqueue("noop")
+    wait_until(lambda: status(second) == "DONE", timeout=10, what="the second task done")
+
+
+def status(task) -> str:
+    return Task.objects.get(pk=task.pk).status

@@ -10,6 +10,7 @@ import pytest
 
 from workshop.processes import ManagedProcess
 from workshop.testing.browser import browser  # noqa: F401 (a fixture, for the dashboard test)
+from workshop.testing.pooler import pgbouncer, pooled_env  # noqa: F401 (fixtures: PgBouncer)
 
 
 @pytest.fixture
