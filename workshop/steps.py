@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from workshop import REPO_ROOT
@@ -227,12 +228,15 @@ def show(number: int) -> Path:
     return target / name
 
 
-def run_tests(number: int, *names: str) -> int:
+def run_tests(number: int, *names: str, pytest_args: Sequence[str] = ()) -> int:
     """Show step `number` and run its tests: all of them, or the test files `names`."""
     project = show(number)
     tests = project.parent / "tests" / project.name
     chosen = [str(tests / name) for name in names] or [str(tests)]
-    command = [sys.executable, "-m", "pytest", "-c", str(tests / "pytest.ini"), *chosen, "-q"]
+    command = [
+        sys.executable, "-m", "pytest", "-c", str(tests / "pytest.ini"), *chosen, "-q",
+        *pytest_args,
+    ]  # fmt: skip
     # The step's own settings and database, whatever the caller's environment says.
     env = {
         k: v

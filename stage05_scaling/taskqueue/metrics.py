@@ -48,6 +48,11 @@ class QueueCollector:
             "Live rows in the task table",
             value=stats["table"]["live_rows"],
         )
+        yield GaugeMetricFamily(
+            "taskqueue_table_autovacuum",
+            "1 when autovacuum runs on the task table, 0 when the server or the table has it off",
+            value=int(stats["table"]["autovacuum"]),
+        )
         optional = [
             ("taskqueue_oldest_transaction_seconds", stats["horizon"]["oldest_transaction_seconds"],
              "Age of the oldest transaction of another session that holds back vacuum"),

@@ -499,10 +499,16 @@ FROM (
 ) AS latest
 GROUP BY queue_name
 """
+# And whether autovacuum runs on it: off for the server (autovacuum = off) or for the table
+# (autovacuum_enabled = false), nothing removes the dead row versions every claim leaves.
 TABLE_HEALTH = """
-SELECT n_live_tup, n_dead_tup,
-       extract(epoch FROM now() - greatest(last_autovacuum, last_vacuum))
-FROM pg_stat_user_tables WHERE relname = 'taskqueue_task'
+SELECT stats.n_live_tup, stats.n_dead_tup,
+       extract(epoch FROM now() - greatest(stats.last_autovacuum, stats.last_vacuum)),
+       current_setting('autovacuum')::boolean AND coalesce(
+           (SELECT option_value::boolean FROM pg_options_to_table(class.reloptions)
+            WHERE option_name = 'autovacuum_enabled'), true)
+FROM pg_stat_user_tables AS stats JOIN pg_class AS class ON class.oid = stats.relid
+WHERE stats.relname = 'taskqueue_task'
 """
 # What holds back vacuum, the "xmin horizon": the oldest transaction of another session that
 # holds a snapshot or a transaction id (idle in transaction, a long report, a standby's

@@ -26,6 +26,11 @@ HORIZON_WARNING = 60.0  # seconds a transaction may hold the xmin horizon before
 # 100,000 is a few minutes of a busy queue.
 XID_WARNING = 100_000
 RETENTION_WARNING = 3600.0  # seconds retention may run behind its cutoff before a warning
+AUTOVACUUM_OFF = (
+    "autovacuum is off for the task table (the server's autovacuum setting, or the table's"
+    " autovacuum_enabled): nothing removes the row versions every claim leaves, and each claim"
+    " reads more; turn it on"
+)
 
 
 def queue_stats() -> dict:
@@ -35,7 +40,7 @@ def queue_stats() -> dict:
         cursor.execute(sql.OLDEST_DUE)
         oldest, claimed = cursor.fetchone()
         cursor.execute(sql.TABLE_HEALTH)
-        live, dead, since_vacuum = cursor.fetchone() or (0, 0, None)
+        live, dead, since_vacuum, autovacuum = cursor.fetchone() or (0, 0, None, True)
     by_status: dict[str, int] = {}
     by_queue: dict[str, dict[str, int]] = {}
     for queue, status, count in counts:
@@ -43,6 +48,8 @@ def queue_stats() -> dict:
         by_queue.setdefault(queue, {})[status] = count
     finished, _ = finished_rates()
     seen = pressure()
+    if not autovacuum:
+        seen["warnings"].append(AUTOVACUUM_OFF)
     return {
         "status": "warning" if seen["warnings"] else "ok",
         "by_status": by_status,
@@ -58,6 +65,7 @@ def queue_stats() -> dict:
             "live_rows": live,
             "dead_rows": dead,
             "seconds_since_vacuum": None if since_vacuum is None else round(float(since_vacuum)),
+            "autovacuum": autovacuum,
         },
         **seen,
     }

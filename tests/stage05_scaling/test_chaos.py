@@ -11,7 +11,7 @@ from django.core.management import call_command
 from taskqueue.models import SentEmail, Task
 from workshop.demo import read_table
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.soak]
 
 
 def test_a_short_chaos_run_loses_nothing_and_repeats_no_side_effect(

@@ -6,7 +6,7 @@ import csv
 import pytest
 from django.core.management import call_command
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.soak]
 
 
 def test_loadtest_measures_each_worker_count_and_writes_csv(tmp_path, test_db_env, monkeypatch):

@@ -65,3 +65,20 @@ def test_a_quick_run_writes_every_row_with_a_positive_number(tmp_path):
     text = (tmp_path / "bench.txt").read_text()
     assert processing.STAGE5_REFERENCE in text and "noise" in text
     assert "Benchmark" in result.stdout  # the printed table
+
+
+def test_pairs_in_turns_report_the_median_ratio_and_its_range(monkeypatch):
+    from workshop.bench import turns
+
+    rounds = [[1, "10", "20", "0.50"], [2, "10", "10", "1.00"], [3, "9", "10", "0.90"]]
+    assert turns.spread(rounds, 3) == "0.90 (0.50-1.00)"
+    calls = []
+    monkeypatch.setattr(turns, "stage5_rate", lambda *args: calls.append("stage 5") or 1.0)
+
+    def reference():
+        calls.append("reference")
+        return 2.0
+
+    assert turns.alternating(1, reference) == (1.0, 2.0)
+    assert turns.alternating(2, reference) == (1.0, 2.0)
+    assert calls == ["stage 5", "reference", "reference", "stage 5"]  # in turns

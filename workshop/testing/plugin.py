@@ -13,6 +13,12 @@ from workshop.testing.browser import browser  # noqa: F401 (a fixture, for the d
 from workshop.testing.pooler import pgbouncer, pooled_env  # noqa: F401 (fixtures: PgBouncer)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: a run of minutes' worth of load (chaos, locust): not in per-step runs"
+    )
+
+
 @pytest.fixture
 def stage_dir(settings):
     """The folder of the stage under test (its manage.py lives there)."""

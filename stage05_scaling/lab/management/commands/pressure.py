@@ -236,10 +236,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--plot", metavar="FILE", help="and draw them in FILE (.svg, .png)")
 
-    def handle(self, *, rate, phase, held, sample: float, warm_up, processes, **options):
+    def handle(self, **options):
         # The lab's sessions say who they are: the kills pass them over.
-        connections.settings[connection.alias]["OPTIONS"]["application_name"] = LAB
+        settings_options = connections.settings[connection.alias]["OPTIONS"]
+        before = dict(settings_options)
+        settings_options["application_name"] = LAB
         connection.close()
+        try:
+            self.measure(**options)
+        finally:
+            settings_options.clear()
+            settings_options.update(before)
+            connection.close()
+
+    def measure(self, *, rate, phase, held, sample: float, warm_up, processes, **options):
         call_command("migrate", verbosity=0)
         with connection.cursor() as cursor:
             # From an empty table without a dead row (a DELETE would leave one per task).
