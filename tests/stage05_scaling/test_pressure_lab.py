@@ -28,6 +28,9 @@ def test_a_short_pressure_run_does_what_it_says_and_loses_nothing(capsys, test_d
     assert table["tasks not DONE 120 s after the last enqueue"]["value"] == 0
     assert table["tasks enqueued"]["value"] > 100 * 3 * 6 / 2  # the producer kept (about) its rate
     assert table["tasks enqueued"]["value"] == Task.objects.filter(status="DONE").count()
-    assert {phase: table[phase]["held s"] > 0 for phase in PHASES} == {
-        phase: phase in ("held xid", "readers") for phase in PHASES
-    }
+    # The held xid and the readers hold the horizon; nothing does in the clean phase. (In the
+    # lock phase, the statements queued behind the lock are old transactions too.)
+    assert table["clean"]["held s"] == 0
+    assert table["held xid"]["held s"] > 0
+    assert table["readers"]["held s"] > 0
+    assert list(table)[: len(PHASES)] == PHASES  # every phase sampled, in order

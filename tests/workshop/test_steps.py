@@ -88,6 +88,15 @@ def test_a_step_s_own_tests_are_the_functions_it_adds_or_edits():
     assert steps.changed_functions(EDITS) == {"test_edited", "test_added"}
 
 
+def test_a_test_whose_name_git_cut_short_makes_the_whole_file_the_step_s():
+    """git writes at most 80 characters of the enclosing function in a hunk's header."""
+    name = "def test_a_worker_started_without_a_database_waits_with_backoff_instead_of_crashing"
+    section = EDITS.replace(
+        "@@ -10,6 +11,7 @@ def test_edited(manage):", f"@@ -10,6 +11,7 @@ {name[:80]}"
+    )
+    assert steps.changed_functions(section) is None
+
+
 def test_a_step_that_edits_a_helper_owns_the_whole_file():
     helper = EDITS.replace("@@ def test_edited(manage):", "@@ def run(x):")
     assert steps.changed_functions(helper) is None
