@@ -35,17 +35,19 @@ def write_tables(name: str, save: bool, header: str, tables: list[tuple]) -> Pat
     folder or, with `save`, the committed one; return the file. The READMEs quote these."""
     lines = [header]
     for title, columns, rows in tables:
-        cells = [list(map(str, columns)), *([str(cell) for cell in row] for row in rows)]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-        lines += ["", title]
-        for row in cells:
-            first, *rest = row
-            lines.append(
-                f"{first:<{widths[0]}}"
-                + "".join(
-                    f"  {cell:>{width}}" for cell, width in zip(rest, widths[1:], strict=True)
-                )
-            )
+        lines += ["", title, *text_table(columns, rows)]
     path = folder(save) / name
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def text_table(columns, rows) -> list[str]:
+    """`columns` over `rows` as plain-text lines: the first column to the left, the others
+    (numbers) to the right, two spaces apart."""
+    cells = [list(map(str, columns)), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return [
+        f"{first:<{widths[0]}}"
+        + "".join(f"  {cell:>{width}}" for cell, width in zip(rest, widths[1:], strict=True))
+        for first, *rest in cells
+    ]

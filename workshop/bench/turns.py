@@ -17,6 +17,8 @@ Writes .measurements/turns.txt (with --save: measurements/turns.txt, which the R
 import argparse
 import statistics
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from workshop.bench import growth, pgbench
@@ -53,8 +55,8 @@ def pgqueuer_round(number: int) -> tuple[float, float]:
     return alternating(number, lambda: pgqueuer.measure(TASKS, matched=True).value)
 
 
-def pairs(name: str, rounds: int, once, ratio=lambda first, second: first / second) -> list[list]:
-    """`rounds` rows: the round, both rates, and their ratio (the first over the second)."""
+def pairs(name: str, rounds: int, once, ratio) -> list[list]:
+    """`rounds` rows: the round, both rates, and their ratio."""
     table = []
     for number in range(1, rounds + 1):
         first, second = once(number)
@@ -63,10 +65,64 @@ def pairs(name: str, rounds: int, once, ratio=lambda first, second: first / seco
     return table
 
 
+def bulk_rounds(rounds: int) -> list[list]:
+    """`rounds` rows: each side's rate and client CPU, and their ratio."""
+    table = []
+    for number in range(1, rounds + 1):
+        (many, many_cpu), (plain, plain_cpu) = once("enqueue-many", BULK), once("copy", BULK)
+        table.append(
+            [number, f"{many:,.0f}", f"{many_cpu:.2f}", f"{plain:,.0f}", f"{plain_cpu:.2f}",
+             f"{many / plain:.2f}"]
+        )  # fmt: skip
+        print("bulk", *table[-1], flush=True)
+    return table
+
+
+@dataclass
+class Paired:
+    """A family of two rates per round: how a round runs, how its ratio is taken, its table."""
+
+    once: Callable[[int], tuple[float, float]]
+    ratio: Callable[[float, float], float]
+    title: str
+    columns: list[str]
+
+
+PAIRED = {
+    "growth": Paired(
+        growth_round,
+        lambda empty, grown: grown / empty,
+        f"Stage 5, 2 processes, batch 100, {TASKS:,} tasks: empty, then {FINISHED:,} finished"
+        " rows (target: at least 0.9)",
+        ["round", "empty, tasks/s", "1,000,000 finished, tasks/s", "ratio"],
+    ),
+    "ceiling": Paired(
+        ceiling_round,
+        lambda ours, theirs: ours / theirs,
+        f"Stage 5 and pgbench on stage 5's own statement, batch 100, {TASKS:,} tasks"
+        " (target: at least 0.8)",
+        ["round", "stage 5, tasks/s", "pgbench, tasks/s", "ratio"],
+    ),
+    "pgqueuer": Paired(
+        pgqueuer_round,
+        lambda ours, theirs: ours / theirs,
+        f"Stage 5 and PgQueuer matched (asyncpg, batch 100), 2 processes, {TASKS:,} tasks"
+        " (target: at least 2.5)",
+        ["round", "stage 5, tasks/s", "PgQueuer, tasks/s", "ratio"],
+    ),
+}
+BULK_COLUMNS = ["round", "enqueue_many, tasks/s", "its client CPU, µs/task",
+                "plain COPY, tasks/s", "its client CPU, µs/task", "ratio"]  # fmt: skip
+
+
+def median(table, column) -> str:
+    return f"{statistics.median(float(row[column]) for row in table):.2f}"
+
+
 def spread(table, column) -> str:
     """The median of a column and its range: `0.81 (0.77-0.83)`."""
     values = [float(row[column]) for row in table]
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    return f"{median(table, column)} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main(argv: list[str]) -> int:
@@ -81,48 +137,21 @@ def main(argv: list[str]) -> int:
     migrate(STAGE5, STAGE5_DB)
 
     header, tables = [], []
-    if "growth" in only:
-        table = pairs("growth", args.rounds, growth_round, lambda empty, grown: grown / empty)
-        header.append(f"growth: {spread(table, 3)}")
-        tables.append(
-            (f"Stage 5, 2 processes, batch 100, {TASKS:,} tasks: empty, then {FINISHED:,}"
-             " finished rows (target: at least 0.9)",
-             ["round", "empty, tasks/s", "1,000,000 finished, tasks/s", "ratio"], table)
-        )  # fmt: skip
-    if "bulk" in only:
-        table = []
-        for number in range(1, args.rounds + 1):
-            (many, many_cpu), (plain, plain_cpu) = once("enqueue-many", BULK), once("copy", BULK)
-            table.append(
-                [number, f"{many:,.0f}", f"{many_cpu:.2f}", f"{plain:,.0f}", f"{plain_cpu:.2f}",
-                 f"{many / plain:.2f}"]
-            )  # fmt: skip
-            print("bulk", *table[-1], flush=True)
-        header.append(
-            f"bulk: {spread(table, 5)}, client CPU {spread(table, 2).split()[0]} against"
-            f" {spread(table, 4).split()[0]} µs/task"
-        )
-        tables.append(
-            (f"{BULK:,} tasks in one COPY (target: at least 0.9)",
-             ["round", "enqueue_many, tasks/s", "its client CPU, µs/task", "plain COPY, tasks/s",
-              "its client CPU, µs/task", "ratio"], table)
-        )  # fmt: skip
-    if "ceiling" in only:
-        table = pairs("ceiling", args.rounds, ceiling_round)
-        header.append(f"ceiling: {spread(table, 3)}")
-        tables.append(
-            (f"Stage 5 and pgbench on stage 5's own statement, batch 100, {TASKS:,} tasks"
-             " (target: at least 0.8)",
-             ["round", "stage 5, tasks/s", "pgbench, tasks/s", "ratio"], table)
-        )  # fmt: skip
-    if "pgqueuer" in only:
-        table = pairs("pgqueuer", args.rounds, pgqueuer_round)
-        header.append(f"pgqueuer: {spread(table, 3)}")
-        tables.append(
-            (f"Stage 5 and PgQueuer matched (asyncpg, batch 100), 2 processes, {TASKS:,} tasks"
-             " (target: at least 2.5)",
-             ["round", "stage 5, tasks/s", "PgQueuer, tasks/s", "ratio"], table)
-        )  # fmt: skip
+    for family in (name for name in FAMILIES if name in only):
+        if family == "bulk":
+            table = bulk_rounds(args.rounds)
+            header.append(
+                f"bulk: {spread(table, 5)}, client CPU {median(table, 2)} against"
+                f" {median(table, 4)} µs/task"
+            )
+            tables.append(
+                (f"{BULK:,} tasks in one COPY (target: at least 0.9)", BULK_COLUMNS, table)
+            )
+        else:
+            paired = PAIRED[family]
+            table = pairs(family, args.rounds, paired.once, paired.ratio)
+            header.append(f"{family}: {spread(table, 3)}")
+            tables.append((paired.title, paired.columns, table))
 
     name = "turns.txt" if only == FAMILIES else f"turns-{'-'.join(only)}.txt"
     first = (
