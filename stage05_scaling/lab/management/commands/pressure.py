@@ -17,7 +17,7 @@ depth, the pickup (due to started) p50 and p99 of the tasks finished in the wind
 row versions in the table, its size and its indexes', how long the oldest transaction has held
 the horizon, and the claim's work: the buffers one claim's index scan reads (EXPLAIN ANALYZE of
 the claim's SELECT). Then a summary per phase, beside the clean phase, and two checks that fail
-the command: no task lost, none left IN_PROGRESS.
+the command: no task lost, none left unfinished once the producer has stopped.
 
 The numbers are printed, not judged: what they should be is in the stage 5 README, section 14.
 """
@@ -40,6 +40,7 @@ from taskqueue.enqueue import enqueue
 from taskqueue.models import Task
 from taskqueue.stats import pressure
 from workshop.demo import console, print_table, running
+from workshop.measurements import text_table
 
 TASK = "taskqueue.tasks.pretend_work"
 LAB = "pressure lab"  # the application_name of the lab's own sessions: never killed
@@ -265,7 +266,6 @@ class Command(BaseCommand):
         if autovacuum == "off":
             setup += "; autovacuum is OFF on this server: nothing removes dead rows"
         console.print(f"{setup}: {', '.join(PHASES)}. A row every {sample:g} s.")
-        options["setup"] = setup
         worker_args = ["--processes", str(processes), "-v", "1"]
         env = {"TASKQUEUE_SCHEDULES": "{}"}  # no hourly hello in the middle of the count
         rows: list[dict] = []
@@ -295,7 +295,7 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         lost = producer.offered - Task.objects.filter(name=TASK).count()
         unfinished = Task.objects.exclude(status="DONE").count()
-        self.report(rows, producer.offered, lost, unfinished, options)
+        self.report(rows, producer.offered, lost, unfinished, setup, options)
         if lost or unfinished:
             raise CommandError("tasks were lost or left unfinished: see the table above")
 
@@ -305,7 +305,7 @@ class Command(BaseCommand):
         console.print(" ".join(f"{key}={value}" for key, value in row.items() if key != "_at"))
         return row
 
-    def report(self, rows, offered, lost, unfinished, options) -> None:
+    def report(self, rows, offered, lost, unfinished, setup, options) -> None:
         columns = [key for key in rows[0] if key != "_at"]  # every sample: printed as it came
         table = [[row[key] for key in columns] for row in rows]
         phases = ["phase", "kept up", "p99", "p99 x", "reads", "reads x", "dead", "held s"]
@@ -319,21 +319,9 @@ class Command(BaseCommand):
         ]
         print_table("Pressure: what must hold", ["", "value"], checks)
         if options["save"]:
-            save(options["save"], options["setup"], columns, table, phases, summary, checks)
+            save(options["save"], setup, columns, table, phases, summary, checks)
         if options["plot"]:
             plot(options["plot"], rows)
-
-
-def text_table(columns: list[str], rows: list[list]) -> list[str]:
-    widths = [max(len(str(cell)) for cell in [name, *(row[i] for row in rows)])
-              for i, name in enumerate(columns)]  # fmt: skip
-    return [  # the first column to the left, the numbers to the right
-        "  ".join(
-            f"{cell!s:<{width}}" if number == 0 else f"{cell!s:>{width}}"
-            for number, (cell, width) in enumerate(zip(line, widths, strict=True))
-        )
-        for line in [columns, *rows]
-    ]
 
 
 def save(path: str, setup: str, columns, table, phases, summary, checks) -> None:
