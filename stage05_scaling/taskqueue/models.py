@@ -122,6 +122,49 @@ class Task(models.Model):
         return f"#{self.pk} {self.name} ({self.status})"
 
 
+class QueueLevel(models.Model):
+    """A queue and a priority that has had a task: the claim reads the queue one level at a
+    time, each from its head (QueueHead). Written once, by the trigger that sees a level's
+    first task (sql.NOTIFY_TRIGGER), and never changed."""
+
+    pk = models.CompositePrimaryKey("queue_name", "priority")
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField()
+
+    def __str__(self):
+        return f"{self.queue_name} at priority {self.priority}"
+
+
+class QueueHead(models.Model):
+    """A mark in a level's log of heads (sql.HEADS): the head moved to (`run_after`, `task_id`)
+    (`moved`), or a task came in there, before the head. A level's head is the earliest of its
+    newest move and the marks after it; taskqueue_advance() writes the moves and deletes the
+    marks they make useless."""
+
+    id = models.BigAutoField(primary_key=True)
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField()
+    run_after = models.DateTimeField()
+    task_id = models.BigIntegerField(help_text="ties at run_after: by id, as the claim")
+    moved = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            # The newest move of a level, read backwards from the end: never a deleted mark.
+            models.Index(
+                fields=["queue_name", "priority", "id"],
+                condition=models.Q(moved=True),
+                name="queuehead_moved",
+            ),
+            # The marks of a level from its newest move on.
+            models.Index(fields=["queue_name", "priority", "id"], name="queuehead_marks"),
+        ]
+
+    def __str__(self):
+        what = "moved" if self.moved else "came in"
+        return f"{self.queue_name}/{self.priority}: {what} at {self.run_after}, #{self.task_id}"
+
+
 class PausedQueue(models.Model):
     """A queue that workers do not claim from while its row exists (pause.py). Tasks can still
     be enqueued to it; running ones finish. Delete the row, or `manage.py queues resume`, to

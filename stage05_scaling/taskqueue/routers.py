@@ -18,7 +18,16 @@ from django.db import DEFAULT_DB_ALIAS, router
 from taskqueue.db import ALIAS
 
 # "execution": stage 4's table of attempts, which migration 0004 folds into the task's row.
-QUEUE_MODELS = {"task", "workerprocess", "pausedqueue", "minutestats", "scheduledtick", "execution"}
+QUEUE_MODELS = {
+    "task",
+    "queuelevel",
+    "queuehead",
+    "workerprocess",
+    "pausedqueue",
+    "minutestats",
+    "scheduledtick",
+    "execution",
+}
 
 
 def of_the_queue(model) -> bool:

@@ -12,17 +12,34 @@ placeholders; every value is passed as a parameter, never formatted into the tex
 # rows, the UPDATE around it marks them, RETURNING sends them back. Nothing for a worker whose
 # row says it has ended or expired (NOT EXISTS): its tasks have been given back, or are about
 # to be, and what it claimed now would be held by a worker that nobody vouches for.
+#
+# It reads each level of the queue (a priority: taskqueue_queuelevel), highest first, from the
+# level's head (taskqueue_head(), HEADS below), not from the start of the index: the entries
+# before the head are tasks already claimed, and while a long transaction holds the horizon
+# back, vacuum can remove none of them. A claim that started at the index's first entry would
+# step over every task run since the horizon was held, and cost more with each one.
 CLAIM = """
 WITH next AS (
-    SELECT id FROM taskqueue_task
-    WHERE status = 'QUEUED' AND queue_name = %(queue)s AND run_after <= now()
-      AND NOT EXISTS (
-          SELECT 1 FROM taskqueue_workerprocess
-          WHERE id = %(worker)s AND (stopped_at IS NOT NULL OR expires_at < now())
-      )
-    ORDER BY priority DESC, run_after, id
+    SELECT task.id
+    FROM (
+        SELECT queue_name, priority FROM taskqueue_queuelevel
+        WHERE queue_name = %(queue)s
+        ORDER BY priority DESC  -- the levels in turn, highest first: rows of the next level
+    ) AS level                  -- are locked only if this one had too few
+    CROSS JOIN LATERAL taskqueue_head(level.queue_name, level.priority) AS head
+    CROSS JOIN LATERAL (
+        SELECT id FROM taskqueue_task
+        WHERE status = 'QUEUED' AND queue_name = level.queue_name AND priority = level.priority
+          AND (run_after, id) >= (head.run_after, head.task_id) AND run_after <= now()
+          AND NOT EXISTS (
+              SELECT 1 FROM taskqueue_workerprocess
+              WHERE id = %(worker)s AND (stopped_at IS NOT NULL OR expires_at < now())
+          )
+        ORDER BY run_after, id
+        LIMIT %(batch_size)s
+        FOR UPDATE SKIP LOCKED
+    ) AS task
     LIMIT %(batch_size)s
-    FOR UPDATE SKIP LOCKED
 )
 UPDATE taskqueue_task AS task
 SET status = 'IN_PROGRESS',
@@ -35,53 +52,62 @@ WHERE task.id = next.id
 RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_attempts,
           task.queue_name, task.priority, task.created_at, task.started_at
 """
+# The claim's reading half alone, for EXPLAIN: what one claim reads to find its batch (the
+# pressure lab samples it, test_heads counts it).
+CLAIM_SCAN = CLAIM.split("\nUPDATE taskqueue_task")[0] + "\nSELECT id FROM next"
 # Several queues: the highest priority due task of any of them first, then the oldest, so no
-# queue waits behind another's name. The index `task_claimable` is ordered within one queue.
-# Which served queues have a due task (`busy`)? Most often one: the batch is then locked from
-# it alone, in index order. When several have, each one's best candidates come from an index
-# scan of their own (LATERAL), read without a lock, and the best of them say how many each
-# queue gives (`share`). Either way each queue's scan locks just that many, passing over rows
-# another worker holds (SKIP LOCKED): only the rows claimed are locked. A lock in each queue's
-# first scan would lock a batch per queue, and hide the rows not claimed from other workers
-# until the claim commits.
+# queue waits behind another's name. The index `task_claimable` is ordered within one level of
+# one queue. Which levels of the served queues have a due task (`busy`)? Most often one: the
+# batch is then locked from it alone, in index order. When several have, each one's best
+# candidates come from an index scan of their own (LATERAL), read without a lock, and the best
+# of them say how many each level gives (`share`). Either way each level's scan locks just that
+# many, passing over rows another worker holds (SKIP LOCKED): only the rows claimed are locked.
+# A lock in each level's first scan would lock a batch per level, and hide the rows not claimed
+# from other workers until the claim commits. Every scan starts at its level's head (`level`).
 CLAIM_FROM_QUEUES = """
-WITH busy AS (
-    SELECT served.queue_name
-    FROM unnest(%(queues)s::text[]) AS served(queue_name)
-    CROSS JOIN LATERAL (
+WITH level AS (
+    SELECT level.queue_name, level.priority, head.run_after AS head_at, head.task_id AS head_id
+    FROM taskqueue_queuelevel AS level
+    CROSS JOIN LATERAL taskqueue_head(level.queue_name, level.priority) AS head
+    WHERE level.queue_name = ANY(%(queues)s::text[])
+), busy AS (
+    SELECT level.* FROM level
+    WHERE EXISTS (
         SELECT 1 FROM taskqueue_task
-        WHERE status = 'QUEUED' AND queue_name = served.queue_name AND run_after <= now()
-        ORDER BY priority DESC, run_after, id
-        LIMIT 1
-    ) AS due
+        WHERE status = 'QUEUED' AND queue_name = level.queue_name AND priority = level.priority
+          AND (run_after, id) >= (level.head_at, level.head_id) AND run_after <= now()
+    )
 ), candidate AS (
-    SELECT best.queue_name
+    SELECT best.queue_name, best.priority
     FROM busy
     CROSS JOIN LATERAL (
         SELECT queue_name, priority, run_after, id FROM taskqueue_task
-        WHERE status = 'QUEUED' AND queue_name = busy.queue_name AND run_after <= now()
-        ORDER BY priority DESC, run_after, id
+        WHERE status = 'QUEUED' AND queue_name = busy.queue_name AND priority = busy.priority
+          AND (run_after, id) >= (busy.head_at, busy.head_id) AND run_after <= now()
+        ORDER BY run_after, id
         LIMIT %(batch_size)s
     ) AS best
     WHERE (SELECT count(*) FROM busy) > 1
     ORDER BY best.priority DESC, best.run_after, best.id
     LIMIT %(batch_size)s
 ), share AS (
-    SELECT queue_name, %(batch_size)s::bigint AS tasks FROM busy
+    SELECT queue_name, priority, %(batch_size)s::bigint AS tasks FROM busy
     WHERE (SELECT count(*) FROM busy) = 1
     UNION ALL
-    SELECT queue_name, count(*) FROM candidate GROUP BY queue_name
+    SELECT queue_name, priority, count(*) FROM candidate GROUP BY queue_name, priority
 ), next AS (
     SELECT locked.id
     FROM share
+    JOIN busy USING (queue_name, priority)
     CROSS JOIN LATERAL (
         SELECT id FROM taskqueue_task
-        WHERE status = 'QUEUED' AND queue_name = share.queue_name AND run_after <= now()
+        WHERE status = 'QUEUED' AND queue_name = busy.queue_name AND priority = busy.priority
+          AND (run_after, id) >= (busy.head_at, busy.head_id) AND run_after <= now()
           AND NOT EXISTS (
               SELECT 1 FROM taskqueue_workerprocess
               WHERE id = %(worker)s AND (stopped_at IS NOT NULL OR expires_at < now())
           )
-        ORDER BY priority DESC, run_after, id
+        ORDER BY run_after, id
         LIMIT share.tasks
         FOR UPDATE SKIP LOCKED
     ) AS locked
@@ -201,6 +227,16 @@ NOTIFY_TRIGGER = f"""
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared({WAKE_LOCK});
+    IF current_setting('transaction_isolation') <> 'read committed'
+       OR (NEW.run_after, NEW.id) < (SELECT head.run_after, head.task_id
+                                     FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head)
+       OR NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
+                      WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
+        INSERT INTO taskqueue_queuelevel (queue_name, priority)
+        VALUES (NEW.queue_name, NEW.priority) ON CONFLICT DO NOTHING;
+        INSERT INTO taskqueue_queuehead (queue_name, priority, run_after, task_id, moved)
+        VALUES (NEW.queue_name, NEW.priority, NEW.run_after, NEW.id, false);
+    END IF;
     IF EXISTS (SELECT 1 FROM taskqueue_workerprocess
                WHERE waiting AND queues ? NEW.queue_name) THEN
         IF NEW.run_after <= clock_timestamp() THEN
@@ -212,25 +248,114 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE OR REPLACE FUNCTION taskqueue_first_in_transaction(queue_name text, due boolean)
+CREATE OR REPLACE FUNCTION taskqueue_first_in_transaction(level text, due boolean)
 RETURNS boolean LANGUAGE sql VOLATILE AS $$
     SELECT strpos(coalesce(current_setting('taskqueue.woken', true), ''),
-                  '|' || queue_name || CASE WHEN due THEN '|' ELSE '+|' END) = 0
+                  '|' || level || CASE WHEN due THEN '|' ELSE '+|' END) = 0
        AND set_config('taskqueue.woken',
                       coalesce(current_setting('taskqueue.woken', true), '')
-                      || '|' || queue_name || CASE WHEN due THEN '|' ELSE '+|' END,
+                      || '|' || level || CASE WHEN due THEN '|' ELSE '+|' END,
                       true) <> ''
 $$;
 CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued AFTER INSERT ON taskqueue_task
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (taskqueue_first_in_transaction(NEW.queue_name, NEW.run_after <= now()))
+    WHEN (NEW.run_after <> now()
+          OR taskqueue_first_in_transaction(NEW.queue_name || ' ' || NEW.priority,
+                                            NEW.run_after <= now()))
     EXECUTE FUNCTION taskqueue_notify();
-CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued AFTER UPDATE OF status ON taskqueue_task
+CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued
+    AFTER UPDATE OF status, run_after, priority, queue_name ON taskqueue_task
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (NEW.status = 'QUEUED' AND OLD.status <> 'QUEUED'
-          AND taskqueue_first_in_transaction(NEW.queue_name, NEW.run_after <= now()))
+    WHEN (NEW.status = 'QUEUED'
+          AND (OLD.status <> 'QUEUED' OR NEW.run_after < OLD.run_after
+               OR NEW.priority <> OLD.priority OR NEW.queue_name <> OLD.queue_name))
     EXECUTE FUNCTION taskqueue_notify();
 """
+
+# ---- The heads: where a claim starts reading (heads.py, migration 0014) --------------------------
+
+# A level is a queue and a priority (taskqueue_queuelevel: a row per level ever used, written
+# once and never changed). Its head is a time: no QUEUED task of the level that any new
+# snapshot sees is due before it. The claim reads the level's index entries from there on.
+#
+# The head is not a row that is updated: under a held horizon each update would leave one more
+# version of it that every claim must step over, the spiral again. It is a log
+# (taskqueue_queuehead), read from its newest end: the newest mark that says the head moved
+# (`moved`), and any mark written after it by a task that came in before it (not `moved`).
+# The head is the earliest of those. Marks older than the newest move are deleted as the head
+# moves on, and the reads never go back past it.
+#
+# Who moves it forward: taskqueue_advance(), which a claiming worker calls every
+# heads.ADVANCE_EVERY. It finds the level's first QUEUED task at or after the head (due or not)
+# and moves the head there, or to the present if there is none. Who moves it back: the trigger
+# above, for a task that enters the queue before the head (an enqueue in a transaction that
+# began before the last move, a task given back or put back for a retry, a run_after in the
+# past, a new level). The race between the two: a transaction that inserted a task the advance
+# cannot see yet, then commits after the head moved past it. WAKE_LOCK settles it: the trigger
+# runs at commit holding it shared, and the advance goes ahead only if it gets it alone
+# (pg_try_advisory_xact_lock), so no commit of a task runs beside an advance, and a trigger
+# that runs after one sees the head it wrote. A REPEATABLE READ transaction reads an old head
+# (its snapshot's): its tasks always write a mark.
+HEADS = f"""
+CREATE OR REPLACE FUNCTION taskqueue_head(queue text, level integer)
+RETURNS TABLE (run_after timestamptz, task_id bigint) LANGUAGE sql STABLE AS $$
+    SELECT coalesce(earliest.run_after, '-infinity'), coalesce(earliest.task_id, 0)
+    FROM (SELECT) AS one
+    LEFT JOIN LATERAL (
+        SELECT mark.run_after, mark.task_id FROM taskqueue_queuehead AS mark
+        WHERE mark.queue_name = queue AND mark.priority = level
+          AND mark.id >= coalesce((SELECT max(id) FROM taskqueue_queuehead
+                                   WHERE queue_name = queue AND priority = level AND moved), 0)
+        ORDER BY mark.run_after, mark.task_id
+        LIMIT 1
+    ) AS earliest ON true
+$$;
+CREATE OR REPLACE FUNCTION taskqueue_advance(queues text[], wait boolean) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    level record;
+    head record;
+    since bigint;
+    first_at timestamptz;
+    first_id bigint;
+    present timestamptz;
+    mark bigint;
+    moves integer := 0;
+BEGIN
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock({WAKE_LOCK});
+    ELSIF NOT pg_try_advisory_xact_lock({WAKE_LOCK}) THEN
+        RETURN NULL;  -- a task is being committed: its trigger may lower a head, come back later
+    END IF;
+    -- Each statement below reads a snapshot taken after the lock: every commit is in it.
+    FOR level IN SELECT queue_name, priority FROM taskqueue_queuelevel
+                 WHERE queue_name = ANY(queues) LOOP
+        SELECT coalesce(max(id), 0) INTO since FROM taskqueue_queuehead
+        WHERE queue_name = level.queue_name AND priority = level.priority AND moved;
+        SELECT * INTO head FROM taskqueue_head(level.queue_name, level.priority);
+        SELECT run_after, id INTO first_at, first_id FROM taskqueue_task
+        WHERE status = 'QUEUED' AND queue_name = level.queue_name
+          AND priority = level.priority AND (run_after, id) >= (head.run_after, head.task_id)
+        ORDER BY run_after, id LIMIT 1;
+        present := clock_timestamp();
+        IF first_at IS NULL OR first_at > present THEN  -- none, or not due: up to the present
+            first_at := present;
+            first_id := 0;
+        END IF;
+        IF (first_at, first_id) > (head.run_after, head.task_id) THEN
+            INSERT INTO taskqueue_queuehead (queue_name, priority, run_after, task_id, moved)
+            VALUES (level.queue_name, level.priority, first_at, first_id, true)
+            RETURNING id INTO mark;
+            DELETE FROM taskqueue_queuehead
+            WHERE queue_name = level.queue_name AND priority = level.priority
+              AND id >= since AND id < mark;
+            moves := moves + 1;
+        END IF;
+    END LOOP;
+    RETURN moves;
+END $$;
+"""
+ADVANCE = "SELECT taskqueue_advance(%s, %s)"
 
 # ---- Worker processes (heartbeat.py, rescuer.py) -------------------------------------------------
 

@@ -28,6 +28,7 @@ from taskqueue.connections import TaskConnections
 from taskqueue.coroutines import Coroutines
 from taskqueue.db import connection
 from taskqueue.done import Completions
+from taskqueue.heads import Heads
 from taskqueue.pause import Pauses
 from taskqueue.prefetch import Prefetch
 from taskqueue.report import CANCEL, Report
@@ -78,6 +79,7 @@ class Worker:
         self.queues = queues or sorted(default_task_backend.queues)
         self.prefetch = Prefetch(batch_size)  # the claim's size: batch_size, or adapted
         self.pauses = Pauses(self.queues)  # which of them an operator paused (pause.py)
+        self.heads = Heads()  # where the claims start reading (heads.py)
         self.poll_interval = poll_interval
         self.burst = burst
         self.lease = lease
@@ -198,6 +200,7 @@ class Worker:
             events.emit("queues.paused", worker=self.id, paused=",".join(sorted(changed)) or "none")
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
         if queues:
+            self.heads.advance_now_and_then(queues)
             # The last batch's results are written by the same statement that claims the next.
             tasks = claim_batch(self.prefetch.size, self.id, queues, self.completions)
         else:

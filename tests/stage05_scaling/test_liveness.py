@@ -174,7 +174,7 @@ def test_a_worker_killed_while_its_claim_waits_for_a_lock_leaves_nothing_held(ma
     holder = InThread(lock_row_while, finishing, locked, release)
     assert locked.wait(10)
     # The task ends: the statement that records it and claims the next waits for the lock.
-    wait_until(lambda: waiting_for_a_lock("taskqueue_task"), what="the claim waiting for the lock")
+    wait_until(lambda: waiting_for_a_lock("completed AS"), what="the claim waiting for the lock")
 
     os.kill(child, signal.SIGKILL)
     # Its supervisor gives back what it held, passing over the locked row, and writes its end.

@@ -37,11 +37,13 @@ def test_no_module_but_sql_py_holds_a_statement():
 
 
 @pytest.mark.django_db
-def test_the_notify_trigger_in_the_database_is_the_one_in_sql_py():
-    """The migrations hold their own copy of the trigger's text (a migration's SQL is frozen
-    in it): a change to sql.NOTIFY_TRIGGER fails here until a new migration installs it."""
-    names = re.findall(r"CREATE OR REPLACE FUNCTION (\w+)\(", sql.NOTIFY_TRIGGER)
-    bodies = sql.NOTIFY_TRIGGER.split("$$")[1::2]
+@pytest.mark.parametrize("text", ["NOTIFY_TRIGGER", "HEADS"])
+def test_the_functions_in_the_database_are_the_ones_in_sql_py(text):
+    """The migrations hold their own copy of the functions' text (a migration's SQL is frozen
+    in it): a change to sql.NOTIFY_TRIGGER or sql.HEADS fails here until a new migration
+    installs it."""
+    names = re.findall(r"CREATE OR REPLACE FUNCTION (\w+)\(", getattr(sql, text))
+    bodies = getattr(sql, text).split("$$")[1::2]
     with connection.cursor() as cursor:
         cursor.execute("SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(%s)", [names])
         installed = dict(cursor.fetchall())

@@ -15,9 +15,10 @@ run goes through phases of `--phase` seconds each:
 Every `--sample` seconds it writes a row: tasks offered and finished per second, the queue's
 depth, the pickup (due to started) p50 and p99 of the tasks finished in the window, the dead
 row versions in the table, its size and its indexes', how long the oldest transaction has held
-the horizon, and the claim's work: the buffers one claim's index scan reads (EXPLAIN ANALYZE of
-the claim's SELECT). Then a summary per phase, beside the clean phase, and two checks that fail
-the command: no task lost, none left unfinished once the producer has stopped.
+the horizon, and the claim's work: the buffers one claim reads (EXPLAIN ANALYZE of its scan,
+sql.CLAIM_SCAN), and what it would read from the claim index's first entry. Then a summary
+per phase, beside the clean phase, and two checks that fail the command: no task lost, none
+left unfinished once the producer has stopped.
 
 The numbers are printed, not judged: what they should be is in the stage 5 README, section 14.
 """
@@ -36,6 +37,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 
+from taskqueue import sql
 from taskqueue.enqueue import enqueue
 from taskqueue.models import Task
 from taskqueue.stats import pressure
@@ -47,8 +49,13 @@ LAB = "pressure lab"  # the application_name of the lab's own sessions: never ki
 PHASES = ["clean", "held xid", "readers", "kills", "lock", "recovery"]
 READERS, KILL_EVERY, LOCK_SECONDS = 4, 2.0, 10.0
 
-# The claim's scan (sql.CLAIM's `next`), read-only: what one claim reads to find a batch.
-CLAIM_SCAN = """
+# What one claim reads to find a batch: the claim's scan (sql.CLAIM_SCAN, from each level's
+# head), read-only here; and what it would read from the index's first entry, as it did before
+# the heads (step 16).
+CLAIM_SCAN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql.CLAIM_SCAN.replace(
+    "FOR UPDATE SKIP LOCKED", ""
+)
+FROM_THE_START = """
 EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
 SELECT id FROM taskqueue_task
 WHERE status = 'QUEUED' AND queue_name = 'default' AND run_after <= now()
@@ -77,7 +84,8 @@ WHERE datname = current_database() AND backend_type = 'client backend'
   AND application_name <> %s AND pid <> pg_backend_pid()
 """
 LEGEND = """kept up: tasks finished / offered; p99: the median of the phase's pickup p99s, ms;
-reads: the median buffers one claim reads; x: times the clean phase's; dead: dead row versions
+reads: the median buffers one claim reads; x: times the clean phase's; from start: what it would
+read from the index's first entry (before step 16's heads); dead: dead row versions
 in the table at most; held s: how long the oldest transaction had held the horizon at most"""
 DRAIN_SECONDS = 120  # after the producer stops: time enough for any backlog here
 
@@ -165,9 +173,9 @@ class Phase:
             thread.join(timeout=30)
 
 
-def claim_buffers() -> int:
+def claim_buffers(scan: str = CLAIM_SCAN) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SCAN)
+        cursor.execute(scan, {"queue": "default", "worker": LAB, "batch_size": 100})
         (plan,) = cursor.fetchone()
     top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
     return top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
@@ -196,6 +204,7 @@ def sample(phase: str, since: datetime, offered: int, elapsed: float) -> dict:
         "index MB": round(indexes / 2**20, 1),
         "horizon s": round(horizon or 0),
         "claim buffers": claim_buffers(),
+        "from start": claim_buffers(FROM_THE_START),
         "_at": now,
     }
 
@@ -211,10 +220,11 @@ def by_phase(rows: list[dict]) -> list[list]:
         done = sum(row["done/s"] for row in mine)
         p99 = statistics.median(row["pickup p99 ms"] for row in mine)
         work = round(statistics.median(row["claim buffers"] for row in mine))
+        start = round(statistics.median(row["from start"] for row in mine))
         clean = clean or {"p99": p99 or 1, "work": work or 1}
         summary.append([
             phase, f"{done / offered:.2f}" if offered else "-", f"{p99:.1f}",
-            f"{p99 / clean['p99']:.1f}x", work, f"{work / clean['work']:.1f}x",
+            f"{p99 / clean['p99']:.1f}x", work, f"{work / clean['work']:.1f}x", start,
             max(row["dead rows"] for row in mine), max(row["horizon s"] for row in mine),
         ])  # fmt: skip
     return summary
@@ -308,7 +318,9 @@ class Command(BaseCommand):
     def report(self, rows, offered, lost, unfinished, setup, options) -> None:
         columns = [key for key in rows[0] if key != "_at"]  # every sample: printed as it came
         table = [[row[key] for key in columns] for row in rows]
-        phases = ["phase", "kept up", "p99", "p99 x", "reads", "reads x", "dead", "held s"]
+        phases = [
+            "phase", "kept up", "p99", "p99 x", "reads", "reads x", "from start", "dead", "held s"
+        ]  # fmt: skip
         summary = by_phase(rows)
         print_table("Pressure: each phase beside the clean one", phases, summary)
         console.print(LEGEND)
@@ -361,8 +373,12 @@ def plot(path: str, rows: list[dict]) -> None:
     ]
     figure, axes = pyplot.subplots(len(panels), 1, figsize=(8, 9), sharex=True)
     for axis, (key, label) in zip(axes, panels, strict=True):
-        axis.plot(t, [row[key] for row in rows], marker=".")
+        axis.plot(t, [row[key] for row in rows], marker=".", label="from the head")
         axis.set_ylabel(label)
+        if key == "claim buffers":  # beside it, the claim from the index's first entry
+            axis.plot(t, [row["from start"] for row in rows], marker=".", label="from the start")
+            axis.set_yscale("log")
+            axis.legend(loc="upper left")
         for name in PHASES:
             times = [row["t"] for row in rows if row["phase"] == name]
             if times and name != "clean":

@@ -1,0 +1,173 @@
+"""Stage 5: the claim reads each level of a queue from its head, so a held horizon does not make
+every claim dearer (the MVCC spiral), and no task is left behind a head that moved past it.
+
+The heads move forward in the worker (heads.py) and back in the trigger that sees a task come
+in (sql.NOTIFY_TRIGGER). These tests hold the horizon with an idle transaction and count what
+the worker's own claim statement reads; and they commit a task behind a head that has moved
+past it, in each way one can: a transaction that began before the move, in READ COMMITTED and in
+REPEATABLE READ, and a claimed task put back."""
+
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from taskqueue import sql
+from taskqueue.db import ALIAS
+from taskqueue.enqueue import enqueue, enqueue_many
+from taskqueue.models import Task, WorkerProcess
+from workshop.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+POLLING = ["--no-listen", "--poll-interval", "0.2"]  # each look at the queue moves the heads
+RAN = 6_000  # tasks run while the horizon is held
+
+
+def session(**options) -> psycopg.Connection:
+    """A connection of its own to the test database."""
+    params = connections[ALIAS].get_connection_params()
+    keys = {"dbname", "user", "password", "host", "port"}
+    return psycopg.connect(**{k: v for k, v in params.items() if k in keys}, **options)
+
+
+@contextmanager
+def held_horizon():
+    """An xid, then idle in transaction: vacuum removes nothing from here on."""
+    holder = session()
+    holder.execute("SELECT pg_current_xact_id()")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def buffers(statement: str, params) -> int:
+    """The buffers `statement` reads, run under EXPLAIN ANALYZE and rolled back."""
+    with session() as probe:
+        plan = probe.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", params).fetchall()
+        probe.rollback()
+    print("\n".join(line for (line,) in plan))  # shown if the test fails
+    top = plan[1][0] if "Buffers" in plan[1][0] else ""
+    hit = re.search(r"hit=(\d+)", top)
+    read = re.search(r"read=(\d+)", top)
+    return int(hit.group(1) if hit else 0) + int(read.group(1) if read else 0)
+
+
+# What a claim read before the heads: the queue's index from its first entry.
+FROM_THE_START = """
+SELECT id FROM taskqueue_task
+WHERE status = 'QUEUED' AND queue_name = 'default' AND run_after <= now()
+ORDER BY priority DESC, run_after, id
+LIMIT 100
+"""
+CLAIM = {"queue": "default", "worker": "probe", "batch_size": 100}
+
+
+def head_past(run_after, task_id: int) -> bool:
+    """Whether the default queue's head (priority 0) is past this place in the index."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT (run_after, task_id) > (%s, %s) FROM taskqueue_head('default', 0)",
+            [run_after, task_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def past(task) -> bool:
+    task = Task.objects.get(pk=task.pk)
+    return head_past(task.run_after, task.id)
+
+
+def done(task) -> bool:
+    return Task.objects.get(pk=task.pk).status == "DONE"
+
+
+def test_a_held_horizon_does_not_make_the_claim_dearer(manage):
+    with held_horizon():
+        worker = manage("worker", "--batch-size", "10", *POLLING)
+        for _ in range(RAN // 500):
+            enqueue_many("noop", [{}] * 500)
+        wait_until(
+            lambda: not Task.objects.exclude(status="DONE").exists(),
+            timeout=60,
+            what=f"{RAN} tasks run",
+        )
+        last = Task.objects.order_by("-id").first()
+        wait_until(lambda: past(last), timeout=10, what="the head past them")
+        worker.stop()
+        enqueue("noop")
+
+        claim = buffers(sql.CLAIM_SCAN, CLAIM)
+        start = buffers(FROM_THE_START, {})
+    # Every claimed task's entry is still in the index, and still at its start...
+    assert start > 5 * claim, (start, claim)
+    # ...but the claim reads a few pages: the levels, the head, the index from there, however
+    # many tasks ran (from an empty queue with the horizon free, it reads about as many).
+    assert claim <= 30, claim
+
+
+def test_tasks_deferred_at_a_higher_priority_cost_the_claim_nothing():
+    """Tasks due next week sort first in the index (priority before time). A claim that read
+    the index from its start would step over them all on PostgreSQL 15, which cannot skip
+    to the next priority (18 can). Each level's scan ends at the present."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(NEXT_WEEK, [20_000])
+    enqueue("noop")
+    assert buffers(sql.CLAIM_SCAN, CLAIM) <= 30
+
+
+NEXT_WEEK = """
+INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
+                            attempts, worker, worker_ids, error, errors, run_after)
+SELECT 'taskqueue.tasks.noop', 'default', 10, '[]', '{}', 5, 'QUEUED', 0, '', '[]', '', '[]',
+       now() + interval '7 days'
+FROM generate_series(1, %s)
+"""
+
+
+@pytest.mark.parametrize("isolation", ["read committed", "repeatable read"])
+def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolation):
+    """The enqueue's transaction began, inserted its task, and commits only after the worker
+    moved the head past the task's place (the task was not visible then): the trigger at
+    commit moves the head back. In REPEATABLE READ the trigger reads the head of the
+    transaction's snapshot, an old one, so it always writes a mark."""
+    manage("worker", *POLLING)
+    first = enqueue("noop")  # the level's first task: from here on the worker moves its head
+    wait_until(lambda: done(first), timeout=10)
+    enqueuer = session()
+    try:
+        enqueuer.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        (task_id, _, run_after) = enqueuer.execute(
+            sql.INSERT_TASK,
+            ["taskqueue.tasks.noop", "default", 0, "[]", "{}", 3, None, None],
+        ).fetchone()
+        wait_until(lambda: head_past(run_after, task_id), timeout=10, what="the head past it")
+
+        enqueuer.commit()
+    finally:
+        enqueuer.close()
+    wait_until(lambda: Task.objects.get(pk=task_id).status == "DONE", timeout=10)
+
+
+def test_a_claimed_task_put_back_after_the_head_moved_past_it_is_claimed(manage):
+    """Another worker (alive for a minute: the rescuer leaves its task alone) claimed the task;
+    the head moved on; then it gives the task back, at its old place in the index."""
+    task = enqueue("noop")
+    WorkerProcess.objects.create(
+        id="other", hostname="here", pid=1, expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(sql.CLAIM, {"queue": "default", "worker": "other", "batch_size": 1})
+    manage("worker", *POLLING)
+    wait_until(lambda: past(task), timeout=10, what="the head past it")
+
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(sql.RELEASE, {"ids": [task.id], "worker": "other", "uncount": True})
+        assert cursor.rowcount == 1
+    wait_until(lambda: done(task), timeout=10)
