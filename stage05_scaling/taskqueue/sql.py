@@ -294,8 +294,9 @@ CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued
 # cannot see yet, then commits after the head moved past it. WAKE_LOCK settles it: the trigger
 # runs at commit holding it shared, and the advance goes ahead only if it gets it alone
 # (pg_try_advisory_xact_lock), so no commit of a task runs beside an advance, and a trigger
-# that runs after one sees the head it wrote. A REPEATABLE READ transaction reads an old head
-# (its snapshot's): its tasks always write a mark.
+# that runs after one sees the head it wrote. An advance that found the lock taken for a
+# second (`wait`: commits back to back) waits for it, 50 ms at most. A REPEATABLE READ
+# transaction reads an old head (its snapshot's): its tasks always write a mark.
 HEADS = f"""
 CREATE OR REPLACE FUNCTION taskqueue_head(queue text, level integer)
 RETURNS TABLE (run_after timestamptz, task_id bigint) LANGUAGE sql STABLE AS $$
@@ -322,10 +323,19 @@ DECLARE
     mark bigint;
     moves integer := 0;
 BEGIN
-    IF wait THEN
-        PERFORM pg_advisory_xact_lock({WAKE_LOCK});
-    ELSIF NOT pg_try_advisory_xact_lock({WAKE_LOCK}) THEN
-        RETURN NULL;  -- a task is being committed: its trigger may lower a head, come back later
+    IF NOT pg_try_advisory_xact_lock({WAKE_LOCK}) THEN
+        IF NOT wait THEN
+            RETURN NULL;  -- a task is being committed: its trigger may lower a head; later
+        END IF;
+        -- Behind the commits under way, for 50 ms at most: the commits that come meanwhile
+        -- wait behind this one, and a transaction that holds the lock long (its trigger made
+        -- IMMEDIATE) must not hold them all for the worker's lock_timeout.
+        PERFORM set_config('lock_timeout', '50ms', true);
+        BEGIN
+            PERFORM pg_advisory_xact_lock({WAKE_LOCK});
+        EXCEPTION WHEN lock_not_available THEN
+            RETURN NULL;
+        END;
     END IF;
     -- Each statement below reads a snapshot taken after the lock: every commit is in it.
     FOR level IN SELECT queue_name, priority FROM taskqueue_queuelevel

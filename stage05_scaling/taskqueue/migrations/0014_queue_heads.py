@@ -37,10 +37,19 @@ DECLARE
     mark bigint;
     moves integer := 0;
 BEGIN
-    IF wait THEN
-        PERFORM pg_advisory_xact_lock(2052849671);
-    ELSIF NOT pg_try_advisory_xact_lock(2052849671) THEN
-        RETURN NULL;  -- a task is being committed: its trigger may lower a head, come back later
+    IF NOT pg_try_advisory_xact_lock(2052849671) THEN
+        IF NOT wait THEN
+            RETURN NULL;  -- a task is being committed: its trigger may lower a head; later
+        END IF;
+        -- Behind the commits under way, for 50 ms at most: the commits that come meanwhile
+        -- wait behind this one, and a transaction that holds the lock long (its trigger made
+        -- IMMEDIATE) must not hold them all for the worker's lock_timeout.
+        PERFORM set_config('lock_timeout', '50ms', true);
+        BEGIN
+            PERFORM pg_advisory_xact_lock(2052849671);
+        EXCEPTION WHEN lock_not_available THEN
+            RETURN NULL;
+        END;
     END IF;
     -- Each statement below reads a snapshot taken after the lock: every commit is in it.
     FOR level IN SELECT queue_name, priority FROM taskqueue_queuelevel
