@@ -4,10 +4,10 @@ A claimed task leaves an entry in the claim index (task_claimable) that only vac
 and vacuum removes none while a long transaction holds the horizon back. A claim that began at
 the index's first entry would step over every task run since, and cost more with each one: the
 queue slows down, falls behind, and slows down more (the MVCC spiral). So each level has a head
-(sql.HEADS), and the claim starts there. A claiming worker moves its queues' heads forward every
-ADVANCE_EVERY: each move steps over the entries claimed since the last one, once, for all the
-claims that follow. The trigger that wakes workers moves a head back for a task that comes in
-before it.
+(sql.HEADS), and the claim starts there. A worker that claimed moves its queues' heads forward
+ADVANCE_EVERY later: each move steps over the entries claimed since the last one, once, for all
+the claims that follow. The trigger that wakes workers moves a head back for a task that comes
+in before it.
 
 The move needs a moment when no transaction is committing a task (the trigger holds the wake
 lock shared while it does): most moves take the lock if it is free and otherwise wait for the
@@ -32,13 +32,22 @@ class Heads:
         self.every, self.starved = every, starved
         self._next = 0.0
         self._locked = time.monotonic()  # when a move last had the lock
+        self._owed = False  # claimed since the last move: there is something to step over
+
+    def claimed(self) -> None:
+        """This worker claimed tasks: their entries are behind the heads' next move. A worker
+        that claims nothing moves nothing (an idle queue costs no writes)."""
+        self._owed = True
 
     def advance_now_and_then(self, queues: list[str]) -> None:
+        """Move the heads, if this worker claimed since the last move, ADVANCE_EVERY apart:
+        before each claim, and before the worker waits for work (so that its last claims'
+        entries are behind the heads, not in the next claim's way)."""
         now = time.monotonic()
-        if now < self._next:
+        if not self._owed or now < self._next:
             return
         self._next = now + self.every
         wait = now - self._locked >= self.starved
         moved = run(sql.ADVANCE, [list(queues), wait])[0][0]
         if moved is not None:  # NULL: the lock was taken, by a commit or another worker's move
-            self._locked = now
+            self._locked, self._owed = now, False

@@ -203,10 +203,14 @@ class Worker:
             self.heads.advance_now_and_then(queues)
             # The last batch's results are written by the same statement that claims the next.
             tasks = claim_batch(self.prefetch.size, self.id, queues, self.completions)
+            if tasks:
+                self.heads.claimed()
         else:
             self.flush()  # every queue of ours is paused: write the results, claim nothing
             tasks = []
         if not tasks:
+            if queues:
+                self.heads.advance_now_and_then(queues)  # before it waits
             if self.burst:
                 return False
             heard = self.listen and self.listener.listening.is_set()  # it hears NOTIFY now

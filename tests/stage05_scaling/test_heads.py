@@ -138,8 +138,6 @@ def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolat
     commit moves the head back. In REPEATABLE READ the trigger reads the head of the
     transaction's snapshot, an old one, so it always writes a mark."""
     manage("worker", *POLLING)
-    first = enqueue("noop")  # the level's first task: from here on the worker moves its head
-    wait_until(lambda: done(first), timeout=10)
     enqueuer = session()
     try:
         enqueuer.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
@@ -147,6 +145,10 @@ def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolat
             sql.INSERT_TASK,
             ["taskqueue.tasks.noop", "default", 0, "[]", "{}", 3, None, None],
         ).fetchone()
+        # Another task, committed and run: the worker that claimed it moves the head past it,
+        # and past the first, which it cannot see.
+        other = enqueue("noop")
+        wait_until(lambda: done(other), timeout=10)
         wait_until(lambda: head_past(run_after, task_id), timeout=10, what="the head past it")
 
         enqueuer.commit()
@@ -165,6 +167,8 @@ def test_a_claimed_task_put_back_after_the_head_moved_past_it_is_claimed(manage)
     with connections[ALIAS].cursor() as cursor:
         cursor.execute(sql.CLAIM, {"queue": "default", "worker": "other", "batch_size": 1})
     manage("worker", *POLLING)
+    other = enqueue("noop")  # run by the worker, which then moves the head past both
+    wait_until(lambda: done(other), timeout=10)
     wait_until(lambda: past(task), timeout=10, what="the head past it")
 
     with connections[ALIAS].cursor() as cursor:

@@ -37,6 +37,12 @@ DECLARE
     mark bigint;
     moves integer := 0;
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN NULL;  -- its statements would read the snapshot of before the lock
+    END IF;
+    -- A move lost in a crash leaves the head where it was, which is never wrong: no need to
+    -- wait for the WAL's flush while enqueues wait for the lock.
+    PERFORM set_config('synchronous_commit', 'off', true);
     IF NOT pg_try_advisory_xact_lock(2052849671) THEN
         IF NOT wait THEN
             RETURN NULL;  -- a task is being committed: its trigger may lower a head; later
@@ -84,20 +90,32 @@ DROP TRIGGER taskqueue_notify_requeued ON taskqueue_task;
 DROP TRIGGER taskqueue_notify_enqueued ON taskqueue_task;
 DROP FUNCTION taskqueue_first_in_transaction(text, boolean);
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    -- A transaction's tasks with the default run_after share it, and only the first of each
+    -- level comes here (the WHEN clause): a mark at id 0 is before all of them.
+    place bigint := CASE WHEN NEW.run_after = now() THEN 0 ELSE NEW.id END;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(2052849671);
     IF current_setting('transaction_isolation') <> 'read committed'
-       OR (NEW.run_after, NEW.id) < (SELECT head.run_after, head.task_id
-                                     FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head)
+       OR (NEW.run_after, place) < (SELECT head.run_after, head.task_id
+                                    FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head)
        OR NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
                       WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
-        INSERT INTO taskqueue_queuelevel (queue_name, priority)
-        VALUES (NEW.queue_name, NEW.priority) ON CONFLICT DO NOTHING;
+        IF NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
+                       WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
+            BEGIN
+                INSERT INTO taskqueue_queuelevel (queue_name, priority)
+                VALUES (NEW.queue_name, NEW.priority) ON CONFLICT DO NOTHING;
+            EXCEPTION WHEN serialization_failure THEN
+                NULL;  -- made since this REPEATABLE READ transaction began: it is there
+            END;
+        END IF;
         INSERT INTO taskqueue_queuehead (queue_name, priority, run_after, task_id, moved)
-        VALUES (NEW.queue_name, NEW.priority, NEW.run_after, NEW.id, false);
+        VALUES (NEW.queue_name, NEW.priority, NEW.run_after, place, false);
     END IF;
-    IF EXISTS (SELECT 1 FROM taskqueue_workerprocess
-               WHERE waiting AND queues ? NEW.queue_name) THEN
+    IF taskqueue_first_in_transaction('wake ' || NEW.queue_name, NEW.run_after <= now())
+       AND EXISTS (SELECT 1 FROM taskqueue_workerprocess
+                   WHERE waiting AND queues ? NEW.queue_name) THEN
         IF NEW.run_after <= clock_timestamp() THEN
             PERFORM pg_notify('taskqueue', NEW.queue_name);
         ELSE

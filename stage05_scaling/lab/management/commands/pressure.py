@@ -83,10 +83,10 @@ SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE datname = current_database() AND backend_type = 'client backend'
   AND application_name <> %s AND pid <> pg_backend_pid()
 """
-LEGEND = """kept up: tasks finished / offered; p99: the median of the phase's pickup p99s, ms;
-reads: the median buffers one claim reads; x: times the clean phase's; from start: what it would
-read from the index's first entry (before step 16's heads); dead: dead row versions
-in the table at most; held s: how long the oldest transaction had held the horizon at most"""
+LEGEND = """kept: tasks finished / offered; p99: the median of the phase's pickup p99s, ms;
+reads: the median buffers one claim reads; x: times the clean phase's; start: what it would read
+from the index's first entry (before step 16's heads); dead: dead row versions in the table at
+most; held: how long the oldest transaction had held the horizon at most, s"""
 DRAIN_SECONDS = 120  # after the producer stops: time enough for any backlog here
 
 
@@ -319,7 +319,7 @@ class Command(BaseCommand):
         columns = [key for key in rows[0] if key != "_at"]  # every sample: printed as it came
         table = [[row[key] for key in columns] for row in rows]
         phases = [
-            "phase", "kept up", "p99", "p99 x", "reads", "reads x", "from start", "dead", "held s"
+            "phase", "kept", "p99", "p99 x", "reads", "reads x", "start", "dead", "held"
         ]  # fmt: skip
         summary = by_phase(rows)
         print_table("Pressure: each phase beside the clean one", phases, summary)
