@@ -47,8 +47,7 @@ SET status = 'IN_PROGRESS',
     attempts = task.attempts + 1,
     worker = %(worker)s::text,
     worker_ids = task.worker_ids || to_jsonb(%(worker)s::text)
-FROM next
-WHERE task.id = next.id
+WHERE task.id = ANY(ARRAY(SELECT id FROM next))  -- by primary key, whatever the plan's guess
 RETURNING task.id, task.name, task.args, task.kwargs, task.attempts, task.max_attempts,
           task.queue_name, task.priority, task.created_at, task.started_at
 """
