@@ -40,9 +40,9 @@ class Heads:
         self._owed = True
 
     def advance_now_and_then(self, queues: list[str]) -> None:
-        """Move the heads, if this worker claimed since the last move, ADVANCE_EVERY apart:
-        before each claim, and before the worker waits for work (so that its last claims'
-        entries are behind the heads, not in the next claim's way)."""
+        """Before a claim: move the heads, if this worker claimed since the last move,
+        ADVANCE_EVERY apart. A worker that stops claiming leaves at most its last
+        ADVANCE_EVERY's entries before the heads, for the next claim to step over once."""
         now = time.monotonic()
         if not self._owed or now < self._next:
             return

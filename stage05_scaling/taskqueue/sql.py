@@ -228,15 +228,15 @@ DECLARE
     -- A transaction's tasks with the default run_after share it, and only the first of each
     -- level comes here (the WHEN clause): a mark at id 0 is before all of them.
     place bigint := CASE WHEN NEW.run_after = now() THEN 0 ELSE NEW.id END;
+    known boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared({WAKE_LOCK});
-    IF current_setting('transaction_isolation') <> 'read committed'
+    known := EXISTS (SELECT 1 FROM taskqueue_queuelevel
+                     WHERE queue_name = NEW.queue_name AND priority = NEW.priority);
+    IF NOT known OR current_setting('transaction_isolation') <> 'read committed'
        OR (NEW.run_after, place) < (SELECT head.run_after, head.task_id
-                                    FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head)
-       OR NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
-                      WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
-        IF NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
-                       WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
+                                    FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head) THEN
+        IF NOT known THEN
             BEGIN
                 INSERT INTO taskqueue_queuelevel (queue_name, priority)
                 VALUES (NEW.queue_name, NEW.priority) ON CONFLICT DO NOTHING;
@@ -286,8 +286,9 @@ CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued
 # ---- The heads: where a claim starts reading (heads.py, migration 0014) --------------------------
 
 # A level is a queue and a priority (taskqueue_queuelevel: a row per level ever used, written
-# once and never changed). Its head is a time: no QUEUED task of the level that any new
-# snapshot sees is due before it. The claim reads the level's index entries from there on.
+# once and never changed). Its head is a place in the claim index, (run_after, id): no QUEUED
+# task of the level that any new snapshot sees sorts before it. The claim reads the level's
+# index entries from there on.
 #
 # The head is not a row that is updated: under a held horizon each update would leave one more
 # version of it that every claim must step over, the spiral again. It is a log
@@ -296,18 +297,19 @@ CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued
 # The head is the earliest of those. Marks older than the newest move are deleted as the head
 # moves on, and the reads never go back past it.
 #
-# Who moves it forward: taskqueue_advance(), which a claiming worker calls every
-# heads.ADVANCE_EVERY. It finds the level's first QUEUED task at or after the head (due or not)
-# and moves the head there, or to the present if there is none. Who moves it back: the trigger
-# above, for a task that enters the queue before the head (an enqueue in a transaction that
-# began before the last move, a task given back or put back for a retry, a run_after in the
-# past, a new level). The race between the two: a transaction that inserted a task the advance
-# cannot see yet, then commits after the head moved past it. WAKE_LOCK settles it: the trigger
-# runs at commit holding it shared, and the advance goes ahead only if it gets it alone
-# (pg_try_advisory_xact_lock), so no commit of a task runs beside an advance, and a trigger
-# that runs after one sees the head it wrote. An advance that found the lock taken for a
-# second (`wait`: commits back to back) waits for it, 50 ms at most. A REPEATABLE READ
-# transaction reads an old head (its snapshot's): its tasks always write a mark.
+# Who moves it forward: taskqueue_advance(), which a worker that claimed calls before its next
+# claim, heads.ADVANCE_EVERY apart at the soonest. It finds the level's first QUEUED task at or
+# after the head (due or not) and moves the head there, or to the present if there is none.
+# Who moves it back: the trigger above, for a task that enters the queue before the head (an
+# enqueue in a transaction that began before the last move, a task given back or put back for
+# a retry, a run_after in the past, a new level). The race between the two: a transaction that
+# inserted a task the advance cannot see yet, then commits after the head moved past it.
+# WAKE_LOCK settles it: the trigger runs at commit holding it shared, and the advance goes
+# ahead only if it gets it alone (pg_try_advisory_xact_lock), so no commit of a task runs
+# beside an advance, and a trigger that runs after one sees the head it wrote. An advance that
+# found the lock taken for a second (`wait`: commits back to back) waits for it, 50 ms at most.
+# A REPEATABLE READ transaction reads an old head (its snapshot's): its tasks always write a
+# mark.
 HEADS = f"""
 CREATE OR REPLACE FUNCTION taskqueue_head(queue text, level integer)
 RETURNS TABLE (run_after timestamptz, task_id bigint) LANGUAGE sql STABLE AS $$

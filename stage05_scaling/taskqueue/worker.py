@@ -209,8 +209,6 @@ class Worker:
             self.flush()  # every queue of ours is paused: write the results, claim nothing
             tasks = []
         if not tasks:
-            if queues:
-                self.heads.advance_now_and_then(queues)  # before it waits
             if self.burst:
                 return False
             heard = self.listen and self.listener.listening.is_set()  # it hears NOTIFY now

@@ -94,15 +94,15 @@ DECLARE
     -- A transaction's tasks with the default run_after share it, and only the first of each
     -- level comes here (the WHEN clause): a mark at id 0 is before all of them.
     place bigint := CASE WHEN NEW.run_after = now() THEN 0 ELSE NEW.id END;
+    known boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(2052849671);
-    IF current_setting('transaction_isolation') <> 'read committed'
+    known := EXISTS (SELECT 1 FROM taskqueue_queuelevel
+                     WHERE queue_name = NEW.queue_name AND priority = NEW.priority);
+    IF NOT known OR current_setting('transaction_isolation') <> 'read committed'
        OR (NEW.run_after, place) < (SELECT head.run_after, head.task_id
-                                    FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head)
-       OR NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
-                      WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
-        IF NOT EXISTS (SELECT 1 FROM taskqueue_queuelevel
-                       WHERE queue_name = NEW.queue_name AND priority = NEW.priority) THEN
+                                    FROM taskqueue_head(NEW.queue_name, NEW.priority) AS head) THEN
+        IF NOT known THEN
             BEGIN
                 INSERT INTO taskqueue_queuelevel (queue_name, priority)
                 VALUES (NEW.queue_name, NEW.priority) ON CONFLICT DO NOTHING;
