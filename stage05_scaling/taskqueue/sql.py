@@ -71,10 +71,12 @@ WITH level AS (
     WHERE level.queue_name = ANY(%(queues)s::text[])
 ), busy AS (
     SELECT level.* FROM level
-    WHERE EXISTS (
-        SELECT 1 FROM taskqueue_task
+    WHERE (  -- one probe of the index per level (an EXISTS could become a hash join instead)
+        SELECT true FROM taskqueue_task
         WHERE status = 'QUEUED' AND queue_name = level.queue_name AND priority = level.priority
           AND (run_after, id) >= (level.head_at, level.head_id) AND run_after <= now()
+        ORDER BY run_after, id  -- the index's order: the first row it finds, not a scan's
+        LIMIT 1
     )
 ), candidate AS (
     SELECT best.queue_name, best.priority

@@ -122,6 +122,32 @@ def test_tasks_deferred_at_a_higher_priority_cost_the_claim_nothing():
     assert buffers(sql.CLAIM_SCAN, CLAIM) <= 30
 
 
+@pytest.mark.parametrize("statement", ["CLAIM", "CLAIM_FROM_QUEUES"])
+def test_the_claim_reads_no_task_table_whole_in_its_generic_plan(statement):
+    """The worker prepares its claim, and after five runs PostgreSQL may keep a generic plan,
+    made without the parameters' values. Such a plan once answered `busy`'s "has this level a
+    due task?" with a hash join over the whole table: each claim read every queued task, and
+    the worker drained half as many a second. Every plan of the claim probes the index."""
+    enqueue_many("noop", [{}] * 20_000)
+    plans = []
+    with session(autocommit=True) as probe:
+        probe.execute("ANALYZE taskqueue_task")
+        probe.add_notice_handler(lambda notice: plans.append(notice.message_primary))
+        for setting in [
+            "SET plan_cache_mode = force_generic_plan",
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_level = notice",  # the plan comes back to this client
+            "SET auto_explain.log_min_duration = 0",
+        ]:
+            probe.execute(setting)
+        params = CLAIM | {"queues": ["default", "emails"]}
+        claimed = probe.execute(getattr(sql, statement), params, prepare=True).fetchall()
+    (plan,) = [plan for plan in plans if "taskqueue_task" in plan]
+    print(plan)  # shown if the test fails
+    assert len(claimed) == 100
+    assert not re.search(r"Seq Scan on taskqueue_task\b", plan)
+
+
 NEXT_WEEK = """
 INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
                             attempts, worker, worker_ids, error, errors, run_after)
