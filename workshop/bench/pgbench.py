@@ -1,5 +1,6 @@
 """The raw-SQL ceiling: pgbench runs stage 5's statement per batch (taskqueue/sql.py
-COMPLETE_AND_CLAIM, the same text) with no Python at all, 2 clients, 1 and 100 tasks per claim.
+COMPLETE_AND_CLAIM_FROM_QUEUES, the same text: a worker of the default settings serves two
+queues) with no Python at all, 2 clients, 1 and 100 tasks per claim.
 
 pgbench cannot keep a list between statements, so the claim is wrapped: its rows' ids and
 attempts (and a JSON null result for each) come back as arrays, which `\\gset` hands to the
@@ -28,9 +29,9 @@ def pgbench_path() -> Path:
 
 
 def script() -> str:
-    """Stage 5's statement per batch (sql.py COMPLETE_AND_CLAIM: the last batch completed
-    and the next claimed, in one), its %(name)s parameters as pgbench :variables. The claimed
-    rows come back as arrays, which `\\gset` keeps for the next run of the script."""
+    """Stage 5's statement per batch (sql.py COMPLETE_AND_CLAIM_FROM_QUEUES: the last batch
+    completed and the next claimed, in one), its %(name)s parameters as pgbench :variables.
+    The claimed rows come back as arrays, which `\\gset` keeps for the next run of the script."""
     sql = stage5_statement().strip()
     final = sql.index("SELECT false AS finished")
     sql = sql[:final] + (
@@ -39,7 +40,7 @@ def script() -> str:
         " coalesce(array_agg('null'::text), '{}') AS results,"
         " coalesce(array_agg(0::float8), '{}') AS started_ago FROM claimed"
     )
-    for name in ("batch_size", "worker", "queue", "ids", "attempts", "results", "started_ago"):
+    for name in ("batch_size", "worker", "queues", "ids", "attempts", "results", "started_ago"):
         sql = sql.replace(f"%({name})s", f":{name}")
     # pgbench reads one statement per line unless `\gset` ends it.
     return f"{one_line(sql)} \\gset\n"
@@ -58,7 +59,7 @@ def stage5_statement() -> str:
     spec = importlib.util.spec_from_file_location("stage5_sql", STAGE5_DIR / "taskqueue" / "sql.py")
     queries = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(queries)
-    return queries.COMPLETE_AND_CLAIM
+    return queries.COMPLETE_AND_CLAIM_FROM_QUEUES
 
 
 def measure(batch: int, count: int) -> list[Row]:
@@ -81,7 +82,7 @@ def measure(batch: int, count: int) -> list[Row]:
             "-D",
             "worker=pgbench",
             "-D",
-            "queue=default",
+            "queues={default,emails}",  # the bench's worker serves both (QUEUES)
             "-D",
             "ids={}",
             "-D",
