@@ -17,7 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from taskqueue import sql
-from taskqueue.db import ALIAS
+from taskqueue.db import ALIAS, atomic
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task, WorkerProcess
 from workshop.processes import wait_until
@@ -158,19 +158,27 @@ FROM generate_series(1, %s)
 
 
 @pytest.mark.parametrize("isolation", ["read committed", "repeatable read"])
-def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolation):
-    """The enqueue's transaction began, inserted its task, and commits only after the worker
-    moved the head past the task's place (the task was not visible then): the trigger at
-    commit moves the head back. In REPEATABLE READ the trigger reads the head of the
-    transaction's snapshot, an old one, so it always writes a mark."""
+@pytest.mark.parametrize("how", ["enqueue", "a copy, then enqueue"])
+def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolation, how):
+    """The enqueue's transaction began, inserted its tasks, and commits only after the worker
+    moved the head past them (they were not visible then): the trigger at commit moves the head
+    back. In REPEATABLE READ the trigger reads the head of the transaction's snapshot, an old
+    one, so it always writes a mark. A COPY's tasks take the statement's start as run_after,
+    later than the transaction's start that enqueue() gives the task after them: each is the
+    first of its kind, and each gets its mark."""
     manage("worker", *POLLING)
     enqueuer = session()
     try:
         enqueuer.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        if how != "enqueue":
+            with enqueuer.cursor().copy(sql.COPY_TASKS) as copy:
+                for _ in range(3):
+                    copy.write_row(NOOP_ROW)
         (task_id, _, run_after) = enqueuer.execute(
             sql.INSERT_TASK,
             ["taskqueue.tasks.noop", "default", 0, "[]", "{}", 3, None, None],
         ).fetchone()
+        ids = [id for (id,) in enqueuer.execute("SELECT id FROM taskqueue_task")]
         # Another task, committed and run: the worker that claimed it moves the head past it,
         # and past the first, which it cannot see.
         other = enqueue("noop")
@@ -180,7 +188,30 @@ def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolat
         enqueuer.commit()
     finally:
         enqueuer.close()
-    wait_until(lambda: Task.objects.get(pk=task_id).status == "DONE", timeout=10)
+    wait_until(
+        lambda: all(task.status == "DONE" for task in Task.objects.filter(id__in=ids)),
+        timeout=10,
+        what=f"{len(ids)} tasks run",
+    )
+
+
+# A row of sql.COPY_TASKS: a no-op task on the default queue, run_after left to its default.
+NOOP_ROW = ["taskqueue.tasks.noop", "default", 0, "[]", "{}", 3, "QUEUED", 0, "", "[]", "", "[]"]
+
+
+def test_a_copy_in_a_transaction_runs_the_trigger_once_per_level():
+    """enqueue_many()'s COPY leaves run_after to the column's default, the statement's start:
+    in a transaction begun before it, that is not now(). The COPY's first task of a level goes
+    through the trigger, the rest sort after it and need no look at the head. (When each did,
+    a COPY of 100,000 tasks ran five times slower.)"""
+    with atomic(), connections[ALIAS].cursor() as cursor:
+        cursor.execute("SET LOCAL track_functions = 'pl'")  # count the trigger's calls
+        enqueue("noop")  # the transaction's first statement: its run_after is now()
+        enqueue_many("noop", [{}] * 1_000)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred triggers run now
+        cursor.execute("SELECT pg_stat_get_xact_function_calls('taskqueue_notify'::regproc)")
+        (calls,) = cursor.fetchone()
+    assert calls == 2  # enqueue()'s task, and the COPY's first
 
 
 def test_a_claimed_task_put_back_after_the_head_moved_past_it_is_claimed(manage):
