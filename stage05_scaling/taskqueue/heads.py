@@ -40,9 +40,11 @@ class Heads:
         self._owed = True
 
     def advance_now_and_then(self, queues: list[str]) -> None:
-        """Before a claim: move the heads, if this worker claimed since the last move,
-        ADVANCE_EVERY apart. A worker that stops claiming leaves at most its last
-        ADVANCE_EVERY's entries before the heads, for the next claim to step over once."""
+        """After a batch, or a claim that found nothing (never between a wake-up and the
+        claim): move the heads, if this worker claimed since the last move, ADVANCE_EVERY
+        apart. A worker that then waits for a NOTIFY moves them when it next looks (at least
+        every poll interval); until then the claims step over at most ADVANCE_EVERY's
+        entries, once."""
         now = time.monotonic()
         if not self._owed or now < self._next:
             return

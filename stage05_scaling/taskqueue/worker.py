@@ -200,7 +200,6 @@ class Worker:
             events.emit("queues.paused", worker=self.id, paused=",".join(sorted(changed)) or "none")
         self.wake.clear()  # a NOTIFY from now on wakes the wait below
         if queues:
-            self.heads.advance_now_and_then(queues)
             # The last batch's results are written by the same statement that claims the next.
             tasks = claim_batch(self.prefetch.size, self.id, queues, self.completions)
             if tasks:
@@ -209,6 +208,8 @@ class Worker:
             self.flush()  # every queue of ours is paused: write the results, claim nothing
             tasks = []
         if not tasks:
+            if queues:
+                self.heads.advance_now_and_then(queues)  # nothing due: no task waits for it
             if self.burst:
                 return False
             heard = self.listen and self.listener.listening.is_set()  # it hears NOTIFY now
@@ -232,6 +233,8 @@ class Worker:
         started = time.perf_counter()
         if ran := self.run_batch(tasks):
             self.prefetch.ran(ran, time.perf_counter() - started)
+        # After the batch, not before the claim: a worker woken for a new task starts it first.
+        self.heads.advance_now_and_then(queues)
         return True
 
     def wait_idle(self, heard: bool) -> None:
