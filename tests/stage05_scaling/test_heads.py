@@ -17,6 +17,8 @@ from django.db import connections
 from django.utils import timezone
 
 from taskqueue import sql
+from taskqueue.claim import claim_batch
+from taskqueue.connections import use_bounded
 from taskqueue.db import ALIAS, atomic
 from taskqueue.enqueue import enqueue, enqueue_many
 from taskqueue.models import Task, WorkerProcess
@@ -146,6 +148,30 @@ def test_the_claim_reads_no_task_table_whole_in_its_generic_plan(statement):
     print(plan)  # shown if the test fails
     assert len(claimed) == 100
     assert not re.search(r"Seq Scan on taskqueue_task\b", plan)
+
+
+def test_the_workers_claim_is_planned_once():
+    """The worker prepares its claim once per connection. In PostgreSQL's default mode a
+    prepared statement is planned again at each run while its generic plan looks dearer than
+    the custom ones, and the claim from several queues always did: 0.6 ms of planning per
+    claim, between a wake-up and the task's start. The worker's connection keeps the generic
+    plan (whose shape the test above checks)."""
+    before = connections[ALIAS]
+    use_bounded()  # the connection the worker claims on
+    try:
+        for _ in range(10):
+            claim_batch(100, "probe", ["default", "emails"])
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE %s",
+                ["%taskqueue_queuelevel%"],
+            )
+            ((generic, custom),) = cursor.fetchall()
+    finally:
+        connections[ALIAS].close()
+        connections[ALIAS] = before
+    assert (generic, custom) == (10, 0)
 
 
 NEXT_WEEK = """
