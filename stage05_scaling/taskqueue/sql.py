@@ -227,8 +227,8 @@ WAIT_FOR_ENQUEUERS = "SELECT pg_advisory_xact_lock(%s)"
 NOTIFY_TRIGGER = f"""
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    -- Of an enqueue's tasks with the default run_after, only the first of each level comes
-    -- here (the WHEN clause): a mark at id 0 is before them all. A task put back: its place.
+    -- Of the tasks with a default run_after, only the first of each level and time comes here
+    -- (the WHEN clause): a mark at id 0 is before them all. A task put back: its place.
     place bigint := CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE NEW.id END;
     known boolean;
 BEGIN
@@ -263,21 +263,28 @@ BEGIN
 END $$;
 CREATE OR REPLACE FUNCTION taskqueue_first_in_transaction(level text, due boolean)
 RETURNS boolean LANGUAGE sql VOLATILE AS $$
-    SELECT strpos(coalesce(current_setting('taskqueue.woken', true), ''),
-                  '|' || level || CASE WHEN due THEN '|' ELSE '+|' END) = 0
-       AND set_config('taskqueue.woken',
-                      coalesce(current_setting('taskqueue.woken', true), '')
-                      || '|' || level || CASE WHEN due THEN '|' ELSE '+|' END,
-                      true) <> ''
+    -- The transaction's memo: '|key|' for each key seen, '|key+|' if its task was not due.
+    -- A queue's name may hold '|' or '+': escaped, no two keys look alike.
+    WITH seen AS (
+        SELECT coalesce(current_setting('taskqueue.woken', true), '') AS memo,
+               '|' || replace(replace(replace(level, '\\', '\\\\'), '|', '\\p'), '+', '\\q')
+               || CASE WHEN due THEN '|' ELSE '+|' END AS key
+    )
+    SELECT strpos(memo, key) = 0 AND set_config('taskqueue.woken', memo || key, true) <> ''
+    FROM seen
 $$;
 CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued AFTER INSERT ON taskqueue_task
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
     -- The default run_after is the transaction's start (enqueue) or the statement's (a COPY's
-    -- column default): later ones of a level sort after the first, whose mark covers them.
-    -- CASE, not OR: a task with a run_after of its own must never count as the first.
+    -- column default): the tasks of a level that share it sort after the first of them, whose
+    -- mark covers them all. The key holds the time, which is not always later than the last
+    -- (a procedure that commits: its statement began before its new transaction). CASE, not
+    -- OR: a task with a run_after of its own must never count as the first.
     WHEN (CASE WHEN NEW.run_after IN (now(), statement_timestamp())
-               THEN taskqueue_first_in_transaction(NEW.queue_name || ' ' || NEW.priority,
-                                                   NEW.run_after <= now())
+               THEN taskqueue_first_in_transaction(
+                   NEW.priority || ' ' || extract(epoch FROM NEW.run_after) || ' '
+                   || NEW.queue_name,
+                   NEW.run_after <= now())
                ELSE true END)
     EXECUTE FUNCTION taskqueue_notify();
 CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued

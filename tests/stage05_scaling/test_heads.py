@@ -8,6 +8,7 @@ past it, in each way one can: a transaction that began before the move, in READ 
 REPEATABLE READ, and a claimed task put back."""
 
 import re
+import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -223,6 +224,78 @@ def test_a_task_committed_after_the_head_moved_past_it_is_claimed(manage, isolat
 
 # A row of sql.COPY_TASKS: a no-op task on the default queue, run_after left to its default.
 NOOP_ROW = ["taskqueue.tasks.noop", "default", 0, "[]", "{}", 3, "QUEUED", 0, "", "[]", "", "[]"]
+
+
+def test_a_task_that_a_procedure_commits_behind_the_head_is_claimed(manage):
+    """In a procedure that commits, now() is the new transaction's start, but a column's
+    default (statement_timestamp()) is still the CALL's: a task with that default, inserted
+    after a task at now(), sorts before it, and here behind the head. Each time is a first of
+    its own, and each gets its mark."""
+    manage("worker", *POLLING)
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(ENQUEUE_TWO_AFTER_A_MOVE)
+    caller = session(autocommit=True)
+    errors = []
+    call = threading.Thread(target=lambda: call_and_keep(caller, errors))
+    try:
+        call.start()
+        # Run a task meanwhile: the worker that claims it moves the head past the CALL's start.
+        other = enqueue("noop")
+        wait_until(lambda: done(other), timeout=10)
+        call.join(timeout=20)
+        assert not call.is_alive() and errors == [], errors
+    finally:
+        caller.close()
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute("DROP PROCEDURE enqueue_two_after_a_move()")
+    wait_until(
+        lambda: not Task.objects.exclude(status="DONE").exists(),
+        timeout=10,
+        what="both tasks of the procedure run",
+    )
+    assert Task.objects.count() == 3
+
+
+def call_and_keep(caller: psycopg.Connection, errors: list) -> None:
+    try:
+        caller.execute("CALL enqueue_two_after_a_move()")
+    except psycopg.Error as error:
+        errors.append(error)
+
+
+ENQUEUE_TWO_AFTER_A_MOVE = """
+CREATE PROCEDURE enqueue_two_after_a_move() LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE NOT (SELECT (run_after, task_id) > (statement_timestamp(), 0)
+               FROM taskqueue_head('default', 0)) LOOP
+        PERFORM pg_sleep(0.05);  -- until the head is past the CALL's start
+    END LOOP;
+    COMMIT;
+    INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
+                                attempts, worker, worker_ids, error, errors, run_after)
+    VALUES ('taskqueue.tasks.noop', 'default', 0, '[]', '{}', 3, 'QUEUED', 0, '', '[]', '',
+            '[]', now());
+    INSERT INTO taskqueue_task (name, queue_name, priority, args, kwargs, max_attempts, status,
+                                attempts, worker, worker_ids, error, errors)
+    VALUES ('taskqueue.tasks.noop', 'default', 0, '[]', '{}', 3, 'QUEUED', 0, '', '[]', '',
+            '[]');  -- run_after: the CALL's start, behind the head
+END $$
+"""
+
+
+def test_the_transactions_memo_tells_every_key_apart():
+    """The trigger's memo of what a transaction has seen is one string of keys. A queue's name
+    may hold the memo's own marks ('|' between keys, '+' after a key not due): escaped, each
+    key is its own, and a NOTIFY or a mark is never skipped for another queue's sake."""
+    names = ["c+", "a|b", "a", "b", "a\\", "a\\p", "a+|"]
+    keys = [("wake c", False)] + [(f"wake {name}", True) for name in names]
+    with atomic(), connections[ALIAS].cursor() as cursor:
+        seen = []
+        for _ in range(2):
+            for key, due in keys:
+                cursor.execute("SELECT taskqueue_first_in_transaction(%s, %s)", [key, due])
+                seen.append(cursor.fetchone()[0])
+    assert seen == [True] * len(keys) + [False] * len(keys)
 
 
 def test_a_copy_in_a_transaction_runs_the_trigger_once_per_level():

@@ -91,9 +91,9 @@ DROP TRIGGER taskqueue_notify_enqueued ON taskqueue_task;
 DROP FUNCTION taskqueue_first_in_transaction(text, boolean);
 CREATE OR REPLACE FUNCTION taskqueue_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    -- Of an enqueue's tasks with the default run_after, only the first of each level comes
-    -- here (the WHEN clause): a mark at id 0 is before them all. A task put back: its place.
-    place bigint := CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE NEW.id END;
+    -- A transaction's tasks with the default run_after share it, and only the first of each
+    -- level comes here (the WHEN clause): a mark at id 0 is before all of them.
+    place bigint := CASE WHEN NEW.run_after = now() THEN 0 ELSE NEW.id END;
     known boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(2052849671);
@@ -136,13 +136,9 @@ RETURNS boolean LANGUAGE sql VOLATILE AS $$
 $$;
 CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued AFTER INSERT ON taskqueue_task
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    -- The default run_after is the transaction's start (enqueue) or the statement's (a COPY's
-    -- column default): later ones of a level sort after the first, whose mark covers them.
-    -- CASE, not OR: a task with a run_after of its own must never count as the first.
-    WHEN (CASE WHEN NEW.run_after IN (now(), statement_timestamp())
-               THEN taskqueue_first_in_transaction(NEW.queue_name || ' ' || NEW.priority,
-                                                   NEW.run_after <= now())
-               ELSE true END)
+    WHEN (NEW.run_after <> now()
+          OR taskqueue_first_in_transaction(NEW.queue_name || ' ' || NEW.priority,
+                                            NEW.run_after <= now()))
     EXECUTE FUNCTION taskqueue_notify();
 CREATE CONSTRAINT TRIGGER taskqueue_notify_requeued
     AFTER UPDATE OF status, run_after, priority, queue_name ON taskqueue_task
