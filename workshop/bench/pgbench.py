@@ -8,6 +8,7 @@ completion.
 """
 
 import importlib.util
+import os
 import re
 import subprocess
 import tempfile
@@ -93,7 +94,10 @@ def measure(batch: int, count: int) -> list[Row]:
             "started_ago={}",
             server_url(STAGE5_DB),
         ]
-        result = subprocess.run(command, capture_output=True, text=True)
+        # As the worker's connection (taskqueue/connections.py): the prepared statement keeps its
+        # generic plan, not planned again at every run.
+        env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan"}
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"pgbench failed:\n{result.stdout}{result.stderr}")
     tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
