@@ -55,14 +55,17 @@ END $$;
 CREATE OR REPLACE FUNCTION taskqueue_first_in_transaction(level text, due boolean)
 RETURNS boolean LANGUAGE sql VOLATILE AS $$
     -- The transaction's memo: '|key|' for each key seen, '|key+|' if its task was not due.
-    -- A queue's name may hold '|' or '+': escaped, no two keys look alike.
-    WITH seen AS (
-        SELECT coalesce(current_setting('taskqueue.woken', true), '') AS memo,
-               '|' || replace(replace(replace(level, '\\', '\\\\'), '|', '\\p'), '+', '\\q')
-               || CASE WHEN due THEN '|' ELSE '+|' END AS key
-    )
-    SELECT strpos(memo, key) = 0 AND set_config('taskqueue.woken', memo || key, true) <> ''
-    FROM seen
+    -- A queue's name may hold '|' or '+': escaped, no two keys look alike. One expression, no
+    -- CTE (a COPY runs this for every row, and a CTE took a third of the COPY's speed).
+    SELECT strpos(coalesce(current_setting('taskqueue.woken', true), ''),
+                  '|' || replace(replace(replace(level, '\\', '\\\\'), '|', '\\p'), '+', '\\q')
+                  || CASE WHEN due THEN '|' ELSE '+|' END) = 0
+       AND set_config('taskqueue.woken',
+                      coalesce(current_setting('taskqueue.woken', true), '')
+                      || '|' || replace(replace(replace(level, '\\', '\\\\'), '|', '\\p'),
+                                        '+', '\\q')
+                      || CASE WHEN due THEN '|' ELSE '+|' END,
+                      true) <> ''
 $$;
 CREATE CONSTRAINT TRIGGER taskqueue_notify_enqueued AFTER INSERT ON taskqueue_task
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
